@@ -1,0 +1,1 @@
+"""sclab — the self-correction lab."""

@@ -1,0 +1,110 @@
+"""The `sclab` command: run notebooks in batch, rebuild the report, show resolved parameters.
+
+Exit status: 0 ok, 2 bad parameters (a message, no traceback), 1 a notebook failed.
+
+    $ sclab run --all --preset quick          # every notebook with params/<nb>/quick.yaml, then REPORT.md
+    $ sclab run 00_quickstart -p n_problems 50 && sclab params 00_quickstart --preset quick
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from sclab.runs.params import ParamError, as_dict, load_params, params_hash
+
+
+def _stem(arg: str) -> str:
+    """A notebook given as a stem, a filename or a path -> its stem."""
+    name = Path(arg).name
+    return name[: -len(".ipynb")] if name.endswith(".ipynb") else name
+
+
+def _overrides(pairs: list[list[str]] | None) -> dict[str, str]:
+    return {k: v for k, v in (pairs or [])}
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="sclab", description="The self-correction lab.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="execute notebooks with papermill and record them in outputs/")
+    run.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
+                     help="a stem (00_quickstart), a filename or a path")
+    run.add_argument("--all", action="store_true", help="every notebook that has this preset")
+    run.add_argument("--preset", default="quick", help="params/<notebook>/<PRESET>.yaml (default: quick)")
+    run.add_argument("-p", nargs=2, action="append", metavar=("KEY", "VALUE"),
+                     help="override one parameter (parsed as YAML), repeatable")
+    run.add_argument("--outputs", metavar="DIR", help="default: $SCLAB_OUTPUTS or <project>/outputs")
+    run.add_argument("--timeout", type=float, default=1800, metavar="S",
+                     help="wall-clock limit per notebook in seconds (default 1800)")
+    run.add_argument("--force", action="store_true",
+                     help="with --all: re-run finished runs that have the same params")
+
+    rep = sub.add_parser("report", help="rebuild outputs/REPORT.md")
+    rep.add_argument("--outputs", metavar="DIR")
+
+    par = sub.add_parser("params", help="print a notebook's resolved parameters")
+    par.add_argument("notebook", metavar="NOTEBOOK")
+    par.add_argument("--preset", default="quick")
+    par.add_argument("-p", nargs=2, action="append", metavar=("KEY", "VALUE"))
+    return ap
+
+
+def _run(args: argparse.Namespace, ap: argparse.ArgumentParser) -> int:
+    from sclab.runs.execute import notebook_path, run_all, run_notebook
+    from sclab.runs.report import build_report
+
+    overrides = _overrides(args.p)
+    if args.all == bool(args.notebooks):
+        ap.error("run: give NOTEBOOK... or --all (not both)")
+    if args.all:
+        results = run_all(args.preset, overrides, args.outputs, args.timeout, args.force)
+        print(f"report: {build_report(args.outputs)}")
+    else:
+        stems = [_stem(n) for n in args.notebooks]
+        for stem in stems:  # every notebook's parameters checked before the first one runs
+            notebook_path(stem)
+            load_params(stem, args.preset, overrides)
+        results = []
+        for i, stem in enumerate(stems, 1):
+            print(f"[{i}/{len(stems)}] {stem} [{args.preset}] running ...", flush=True)
+            result = run_notebook(stem, args.preset, overrides, args.outputs, args.timeout)
+            print(f"[{i}/{len(stems)}] {result.line()}", flush=True)
+            results.append(result)
+    bad = [r for r in results if not r.ok]
+    for r in bad:
+        print(f"sclab: {r.stem} [{r.preset}] {r.status}; the executed notebook is {r.notebook}",
+              file=sys.stderr)
+    return 1 if bad else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = _parser()
+    args = ap.parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args, ap)
+        if args.command == "report":
+            from sclab.runs.report import build_report
+
+            print(build_report(args.outputs))
+            return 0
+        if args.command == "params":
+            import yaml
+
+            params = load_params(_stem(args.notebook), args.preset, _overrides(args.p))
+            print(f"# {_stem(args.notebook)} [{args.preset}] params hash {params_hash(params)}")
+            print(yaml.safe_dump(as_dict(params), sort_keys=False), end="")
+            return 0
+    except ParamError as e:
+        print(f"sclab: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("sclab: interrupted", file=sys.stderr)
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,119 @@
+"""The `hf` backend: batched `transformers` generation (left padding, KV cache, length-sorted
+batches) on CPU or GPU, with per-row random numbers.
+
+Why a logits processor does the sampling (glue, ~30 lines): `generate(do_sample=True)` draws
+from one global RNG, so a sample would depend on which rows shared its batch. Here each row
+gets its own uniforms from its own seed; the processor applies temperature and top-p, picks
+the token by inverse-CDF and hands HF a one-hot score that greedy decoding follows. It also
+records the chosen token's log-probability at temperature 1.
+
+    >>> from sclab.generate import Generator, SamplingParams
+    >>> Generator("toy:arith-tiny", cache=False, progress=False).backend.batch_size
+    64
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
+
+from sclab.generate import Completion, SamplingParams
+
+
+class RowSampler(LogitsProcessor):
+    def __init__(self, uniforms: torch.Tensor, temperature: float, top_p: float):
+        self.u = uniforms  # (batch, max_new_tokens) in [0, 1)
+        self.temperature, self.top_p = temperature, top_p
+        self.step = 0
+        self.chosen_logprobs: list[torch.Tensor] = []
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        scores = scores.float()
+        logp = torch.log_softmax(scores, dim=-1)
+        if self.temperature == 0:
+            tok = scores.argmax(dim=-1)
+        else:
+            probs = torch.softmax(scores / self.temperature, dim=-1)
+            if self.top_p < 1.0:
+                sp, si = probs.sort(dim=-1, descending=True)
+                keep = (sp.cumsum(-1) - sp) < self.top_p  # smallest set with mass >= top_p
+                probs = torch.zeros_like(probs).scatter_(-1, si, sp * keep)
+            cdf = probs.cumsum(dim=-1)
+            u = self.u[:, self.step].to(cdf.device).unsqueeze(-1) * cdf[:, -1:]
+            tok = torch.searchsorted(cdf, u).squeeze(-1).clamp_(max=scores.shape[-1] - 1)
+        self.chosen_logprobs.append(logp.gather(-1, tok.unsqueeze(-1)).squeeze(-1))
+        self.step += 1
+        out = torch.full_like(scores, float("-inf"))
+        out.scatter_(-1, tok.unsqueeze(-1), 0.0)
+        return out
+
+
+class HFBackend:
+    def __init__(self, model, tokenizer, batch_size: int = 64):
+        self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        eos = model.generation_config.eos_token_id
+        eos = [eos] if isinstance(eos, int) else list(eos or [])
+        if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in eos:
+            eos.append(tokenizer.eos_token_id)
+        self.eos_ids = eos
+
+    def fingerprint(self) -> str:
+        from sclab.models import fingerprint
+
+        return fingerprint(self.model)
+
+    def encode(self, conversation) -> list[int]:
+        if isinstance(conversation, str):
+            return self.tokenizer(conversation, add_special_tokens=False)["input_ids"]
+        enc = self.tokenizer.apply_chat_template(conversation, add_generation_prompt=True, tokenize=True,
+                                                 return_dict=True)
+        return list(enc["input_ids"])
+
+    @torch.no_grad()
+    def generate_rows(self, reqs, params: SamplingParams, progress: bool = True, desc: str = "generating"):
+        prompts = [self.encode(conv) for conv, _ in reqs]
+        order = sorted(range(len(reqs)), key=lambda j: -len(prompts[j]))  # length-sorted batches
+        out: list[Completion | None] = [None] * len(reqs)
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=len(reqs), desc=desc, unit="sample")
+        pad = self.tokenizer.pad_token_id
+        device = self.model.device
+        for b0 in range(0, len(order), self.batch_size):
+            idx = order[b0:b0 + self.batch_size]
+            width = max(len(prompts[j]) for j in idx)
+            ids = torch.full((len(idx), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            for r, j in enumerate(idx):  # left padding
+                ids[r, width - len(prompts[j]):] = torch.tensor(prompts[j])
+                mask[r, width - len(prompts[j]):] = 1
+            u = torch.stack([torch.rand(params.max_new_tokens, generator=torch.Generator().manual_seed(reqs[j][1]),
+                                        dtype=torch.float64).float() for j in idx])
+            sampler = RowSampler(u, params.temperature, params.top_p)
+            cfg = GenerationConfig(do_sample=False, max_new_tokens=params.max_new_tokens,
+                                   eos_token_id=self.eos_ids, pad_token_id=pad)
+            t0 = time.time()
+            seqs = self.model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
+                                       generation_config=cfg, logits_processor=LogitsProcessorList([sampler]))
+            dt = (time.time() - t0) / len(idx)
+            new = seqs[:, width:].cpu()
+            lps = torch.stack(sampler.chosen_logprobs, dim=1).cpu() if sampler.chosen_logprobs else None
+            for r, j in enumerate(idx):
+                toks = new[r].tolist()
+                end = next((k for k, t in enumerate(toks) if t in self.eos_ids), None)
+                n_tok = len(toks) if end is None else end + 1
+                toks = toks[:n_tok]
+                tlp = lps[r, :n_tok].tolist() if lps is not None else []
+                text = self.tokenizer.decode(toks, skip_special_tokens=True)
+                out[j] = Completion(text=text.strip(), token_ids=toks, logprob=float(sum(tlp)), tokens=n_tok,
+                                    time=dt, finish_reason="length" if end is None else "stop",
+                                    token_logprobs=tlp)
+            if bar:
+                bar.update(len(idx))
+        if bar:
+            bar.close()
+        return out

@@ -1,0 +1,106 @@
+"""Self-correction episodes: each problem's attempt 1 .. T, with a named strategy between attempts.
+
+`run_episodes` returns the records table, one row per (problem_id, sample, turn), that every
+metric and training-set builder reads:
+
+    problem_id, sample, turn, strategy, stop, response, extracted, how, correct, tokens, time,
+    truncated, logprob, carried, feedback
+
+Stopping (Huang et al. arXiv 2310.01798): `intrinsic` runs every turn for every sample;
+`oracle` stops a sample once it is correct (using the gold label) and carries its answer
+forward in `carried` rows. `sclab.metrics.oracle_stop` gives the oracle-stopped view of an
+intrinsic run, so both can be compared on the same episodes.
+
+    >>> from sclab.rollout import run_episodes
+    >>> # df = run_episodes(Generator("toy:arith"), get_task("arith"), problems, strategy="retry")
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import pandas as pd
+
+from sclab.generate import Completion, Generator, SamplingParams
+from sclab.strategies import get_strategy
+from sclab.tasks.base import Problem, Task
+
+STOPS = ("intrinsic", "oracle")
+COLUMNS = ["problem_id", "sample", "turn", "strategy", "stop", "response", "extracted", "how", "correct",
+           "tokens", "time", "truncated", "logprob", "carried", "feedback"]
+
+
+def first_turn(problem: Problem, task: Task) -> list[dict]:
+    return [{"role": "user", "content": task.prompt(problem)}]
+
+
+def _row(problem, sample, turn, strategy, stop, comp: Completion, grade, feedback="") -> dict:
+    return {"problem_id": problem.id, "sample": sample, "turn": turn, "strategy": strategy, "stop": stop,
+            "response": comp.text, "extracted": grade.extracted, "how": grade.how, "correct": bool(grade.correct),
+            "tokens": comp.tokens, "time": comp.time, "truncated": comp.truncated, "logprob": comp.logprob,
+            "carried": False, "feedback": feedback}
+
+
+def run_episodes(generator: Generator, task: Task, problems: Sequence[Problem], *, strategy: str = "retry",
+                 turns: int = 2, params: SamplingParams = SamplingParams(), stop: str = "intrinsic",
+                 return_histories: bool = False):
+    """Run `params.n` episodes of `turns` attempts for every problem and grade every attempt.
+
+    Turn 1 depends only on the problem, the sampling params and the sample index, so every
+    strategy shares it through the generation cache."""
+    strat = get_strategy(strategy)
+    if stop not in STOPS:
+        raise ValueError(f"stop must be one of {', '.join(STOPS)}, got {stop!r}")
+    if turns < 1:
+        raise ValueError(f"turns must be >= 1, got {turns}")
+    if strat.only_after_wrong and stop != "oracle":
+        raise ValueError(f"strategy {strategy!r} is only said after a wrong attempt (it uses the gold label): "
+                         f"run it with stop='oracle'")
+    if not problems:
+        raise ValueError("run_episodes: no problems given")
+    user_turns = strat.messages(task.dialect, task.answer_format)
+    n = params.n
+    one = SamplingParams(**{**params.__dict__, "n": 1})
+
+    # turn 1: n samples per problem
+    first = generator.generate([first_turn(p, task) for p in problems], params, desc="turn 1")
+    rows, hist, live = [], {}, []
+    for p, comps in zip(problems, first):
+        for s, comp in enumerate(comps):
+            g = task.grade(p, comp.text)
+            rows.append(_row(p, s, 1, strategy, stop, comp, g))
+            hist[(p.id, s)] = first_turn(p, task) + [{"role": "assistant", "content": comp.text}]
+            live.append((p, s, g.correct, rows[-1]))
+
+    for t in range(2, turns + 1):
+        cont = [(p, s, row) for p, s, ok, row in live if not (stop == "oracle" and ok)]
+        done = [(p, s, row) for p, s, ok, row in live if stop == "oracle" and ok]
+        feedback = {(p.id, s): [] for p, s, _ in cont}
+        comps: list[Completion] = []
+        for k, msg in enumerate(user_turns):
+            convs = []
+            for p, s, _ in cont:
+                hist[(p.id, s)].append({"role": "user", "content": msg})
+                convs.append(hist[(p.id, s)])
+            desc = f"turn {t}/{turns} ({strategy}" + (f", step {k + 1}/{len(user_turns)})" if len(user_turns) > 1 else ")")
+            out = generator.generate(convs, one, desc=desc, sample_ids=[s for _, s, _ in cont]) if convs else []
+            comps = [o[0] for o in out]
+            for (p, s, _), comp in zip(cont, comps):
+                hist[(p.id, s)].append({"role": "assistant", "content": comp.text})
+                if k < len(user_turns) - 1:
+                    feedback[(p.id, s)].append(comp.text)
+        new_live = []
+        for (p, s, _), comp in zip(cont, comps):
+            g = task.grade(p, comp.text)
+            rows.append(_row(p, s, t, strategy, stop, comp, g, feedback="\n".join(feedback[(p.id, s)])))
+            new_live.append((p, s, g.correct, rows[-1]))
+        for p, s, prev in done:  # oracle stop: the correct answer is kept, nothing is generated
+            carried = {**prev, "turn": t, "tokens": 0, "time": 0.0, "logprob": 0.0, "carried": True, "feedback": ""}
+            rows.append(carried)
+            new_live.append((p, s, True, carried))
+        live = new_live
+
+    order = {p.id: i for i, p in enumerate(problems)}
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    df = df.iloc[sorted(range(len(df)), key=lambda i: (order[rows[i]["problem_id"]], rows[i]["sample"], rows[i]["turn"]))]
+    df = df.reset_index(drop=True)
+    return (df, hist) if return_histories else df

@@ -1,0 +1,342 @@
+"""Notebook parameters: one dataclass per notebook, loaded from `params/<stem>/<preset>.yaml`.
+
+A preset file holds exactly the keys of the notebook's `parameters` cell. `load_params`
+refuses unknown keys, type changes and impossible choices (a missing model path, an unknown
+task) *before* any model loads, naming the key, the file and the valid values — as nanoGPT's
+configurator refuses unknown keys. Nothing here imports torch: checks take milliseconds.
+
+    >>> from sclab.runs.params import load_params, params_hash
+    >>> p = load_params("00_quickstart", overrides={"n_problems": "20"}); (p.n_problems, len(params_hash(p)))
+    (20, 16)
+"""
+from __future__ import annotations
+
+import ast
+import dataclasses
+import difflib
+import hashlib
+import json
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ParamError(ValueError):
+    """A bad parameter, preset, notebook name or project layout: the user's input, not a bug.
+    The CLI prints the message (no traceback) and exits with status 2."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Where things are
+
+
+def project_root() -> Path:
+    """The directory that holds `notebooks/` and `params/`.
+
+    SCLAB_ROOT if set; else the checkout this package was imported from (editable install);
+    else the nearest ancestor of the current directory with both folders.
+    """
+    env = os.environ.get("SCLAB_ROOT")
+    if env:
+        root = Path(env).expanduser().resolve()
+        if not (root / "notebooks").is_dir():
+            raise ParamError(f"SCLAB_ROOT={env} has no notebooks/ folder")
+        return root
+    checkout = Path(__file__).resolve().parents[2]  # sclab/runs/params.py -> the repo
+    if (checkout / "notebooks").is_dir():
+        return checkout
+    cwd = Path.cwd().resolve()
+    for d in (cwd, *cwd.parents):
+        if (d / "notebooks").is_dir() and (d / "params").is_dir():
+            return d
+    raise ParamError(
+        f"cannot find the sclab project (a folder with notebooks/ and params/) above {cwd}; "
+        "set SCLAB_ROOT to it"
+    )
+
+
+def outputs_root(path: str | os.PathLike | None = None) -> Path:
+    """Where runs are recorded: `path` (--outputs) or SCLAB_OUTPUTS, default `<root>/outputs`."""
+    chosen = path or os.environ.get("SCLAB_OUTPUTS")
+    return Path(chosen).expanduser().resolve() if chosen else project_root() / "outputs"
+
+
+# ---------------------------------------------------------------------------------------------
+# The per-notebook dataclasses (defaults = the quick preset)
+
+
+@dataclass
+class QuickstartParams:
+    model: str = "toy:arith"       # toy:<name>, a local path or a hub id
+    backend: str = "hf"            # "hf" (transformers, CPU/GPU) or "vllm" (GPU)
+    task: str = "arith"            # a name in sclab.tasks.TASKS
+    seed: int = 0
+    n_problems: int = 300
+    n_samples: int = 4
+    temperature: float = 1.0
+    max_new_tokens: int = 160
+    batch_size: int = 64
+    strategy: str = "retry"
+
+
+NOTEBOOK_PARAMS: dict[str, type] = {
+    "00_quickstart": QuickstartParams,
+}
+
+BACKENDS = ("hf", "vllm")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # owner/name as the HF hub spells it
+
+
+# ---------------------------------------------------------------------------------------------
+# Choice checks, by field name: any notebook with a `model`, `backend` or `task` key gets them.
+# Each returns an error message (without the key/file prefix) or None.
+
+
+def _check_backend(value: Any, root: Path) -> str | None:
+    if value not in BACKENDS:
+        return f"unknown backend {value!r}; valid: {', '.join(BACKENDS)}"
+    return None
+
+
+def _check_task(value: Any, root: Path) -> str | None:
+    from sclab.tasks import TASKS  # light: task modules themselves load lazily
+
+    if value not in TASKS:
+        return f"unknown task {value!r}; valid: {', '.join(sorted(TASKS))}"
+    return None
+
+
+def _toy_models() -> dict | None:
+    """TOY_MODELS without torch when possible; None if the toy world is not importable."""
+    for module in ("sclab.toy.registry", "sclab.toy"):
+        try:
+            return __import__(module, fromlist=["TOY_MODELS"]).TOY_MODELS
+        except (ImportError, AttributeError):
+            continue
+    return None
+
+
+def _check_model(value: Any, root: Path) -> str | None:
+    if not isinstance(value, str):
+        return None  # the type check reports it
+    if value.startswith("toy:"):
+        toys = _toy_models()
+        name = value[len("toy:"):]
+        if toys is not None and name not in toys:
+            return f"unknown toy model {value!r}; valid: {', '.join('toy:' + n for n in sorted(toys))}"
+        return None
+    if value.startswith(("/", "./", "../", "~")):
+        # relative paths are relative to the project root (the notebooks run there too)
+        path = Path(value).expanduser()
+        path = path if path.is_absolute() else root / path
+        if not path.exists():
+            return f"model path does not exist: {value} (looked at {path})"
+        return None
+    if not _HUB_ID.match(value):
+        return (f"{value!r} is neither toy:<name>, a path (/, ./, ../, ~) "
+                "nor a hub id owner/name")
+    return None
+
+
+CHECKS = {"model": _check_model, "backend": _check_backend, "task": _check_task}
+
+
+# ---------------------------------------------------------------------------------------------
+# Types
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any) -> tuple[bool, Any]:
+    """(ok, value converted to tp). int is fine where float is expected; bool is never an int."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            ok, out = _coerce(value, arg)
+            if ok:
+                return True, out
+        return False, value
+    if tp is type(None):
+        return value is None, value
+    if tp is Any:
+        return True, value
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            return False, value
+        args = typing.get_args(tp)
+        item = args[0] if args else Any
+        out = []
+        for v in value:
+            ok, c = _coerce(v, item)
+            if not ok:
+                return False, value
+            out.append(c)
+        return True, (tuple(out) if origin is tuple else out)
+    if tp is bool:
+        return isinstance(value, bool), value
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return True, float(value)
+        if isinstance(value, str):
+            # PyYAML reads YAML 1.1, where `1e-3` (no dot) is a string: accept it as a float
+            try:
+                return True, float(value)
+            except ValueError:
+                return False, value
+        return False, value
+    if tp is str:
+        return isinstance(value, str), value
+    return isinstance(value, tp), value
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def params_class(stem: str) -> type:
+    """The dataclass registered for a notebook stem."""
+    if stem not in NOTEBOOK_PARAMS:
+        raise ParamError(
+            f"no parameter dataclass registered for notebook {stem!r} in sclab.runs.params."
+            f"NOTEBOOK_PARAMS; registered: {', '.join(sorted(NOTEBOOK_PARAMS))}"
+        )
+    return NOTEBOOK_PARAMS[stem]
+
+
+def presets(stem: str) -> list[str]:
+    """The preset names that exist for a notebook (`params/<stem>/*.yaml`)."""
+    folder = project_root() / "params" / stem
+    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def preset_path(stem: str, preset: str) -> Path:
+    """`params/<stem>/<preset>.yaml`; a ParamError listing the presets if it does not exist."""
+    path = project_root() / "params" / stem / f"{preset}.yaml"
+    if not path.is_file():
+        have = presets(stem)
+        raise ParamError(
+            f"unknown preset {preset!r} for {stem}: no {_show(path)}; presets in "
+            f"{_show(path.parent)}/: {', '.join(have) if have else '(none)'}"
+        )
+    return path
+
+
+def _show(path: Path) -> str:
+    """A path relative to the project root when it lies inside it (shorter messages)."""
+    try:
+        return str(path.relative_to(project_root()))
+    except ValueError:
+        return str(path)
+
+
+def load_params(stem: str, preset: str | None = None, overrides: dict[str, str] | None = None):
+    """Resolve a notebook's parameters: dataclass defaults <- preset yaml <- `-p KEY VALUE` overrides.
+
+    `preset=None` uses the dataclass defaults (= the quick preset). Override values are
+    strings as typed on the command line, parsed with yaml.safe_load (a str field takes the
+    string as typed). Raises ParamError naming the key, the file and the valid values.
+    """
+    cls = params_class(stem)
+    ftypes = _field_types(cls)
+    root = project_root()
+    values: dict[str, Any] = {}
+    origin: dict[str, str] = {}  # key -> where its value came from, for messages
+
+    if preset is not None:
+        path = preset_path(stem, preset)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ParamError(f"{_show(path)}: not valid YAML: {e}") from None
+        if not isinstance(data, dict):
+            raise ParamError(f"{_show(path)}: expected flat `key: value` lines, got {type(data).__name__}")
+        for key, value in data.items():
+            values[key] = value
+            origin[key] = _show(path)
+
+    for key, raw in (overrides or {}).items():
+        if key in ftypes and ftypes[key] is str:
+            value = raw  # a str field takes the string as typed (`-p strategy yes` is "yes")
+        else:
+            try:
+                value = yaml.safe_load(raw) if isinstance(raw, str) else raw
+            except yaml.YAMLError:
+                value = raw
+        values[key] = value
+        origin[key] = f"-p {key} (over {_show(path) if preset is not None else 'the defaults of ' + stem})"
+
+    resolved: dict[str, Any] = {}
+    for key, value in values.items():
+        where = origin[key]
+        if key not in ftypes:
+            close = difflib.get_close_matches(str(key), ftypes, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ParamError(
+                f"{where}: unknown key {key!r} for {stem}{hint}; valid keys: {', '.join(ftypes)}"
+            )
+        ok, converted = _coerce(value, ftypes[key])
+        if not ok:
+            raise ParamError(
+                f"{where}: key {key!r} expects {_type_name(ftypes[key])}, "
+                f"got {value!r} ({type(value).__name__})"
+            )
+        check = CHECKS.get(key)
+        problem = check(converted, root) if check else None
+        if problem:
+            raise ParamError(f"{where}: key {key!r}: {problem}")
+        resolved[key] = converted
+    return cls(**resolved)
+
+
+def as_dict(params: Any) -> dict[str, Any]:
+    """Params (a dataclass or a dict) as a plain dict."""
+    return dataclasses.asdict(params) if dataclasses.is_dataclass(params) else dict(params)
+
+
+def params_hash(params: Any) -> str:
+    """First 16 hex of sha256 over the canonical JSON (sorted keys) of the resolved params."""
+    blob = json.dumps(as_dict(params), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def notebook_parameters(nb_path: str | os.PathLike) -> dict[str, Any]:
+    """The flat literal assignments of the notebook cell tagged `parameters`, in order.
+
+    Raises ParamError if there is no such cell or it holds anything but `name = literal`.
+    """
+    nb = json.loads(Path(nb_path).read_text())
+    cells = [c for c in nb.get("cells", []) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(cells) != 1:
+        raise ParamError(f"{nb_path}: expected one cell tagged 'parameters', found {len(cells)}")
+    source = cells[0]["source"]
+    source = "".join(source) if isinstance(source, list) else source
+    out: dict[str, Any] = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            name, value = node.targets[0].id, node.value
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value:
+            name, value = node.target.id, node.value
+        else:
+            raise ParamError(f"{nb_path}: parameters cell line {node.lineno} is not `name = literal`")
+        try:
+            out[name] = ast.literal_eval(value)
+        except ValueError:
+            raise ParamError(
+                f"{nb_path}: parameter {name!r} is not a literal (papermill does not recompute it)"
+            ) from None
+    return out

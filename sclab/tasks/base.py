@@ -1,0 +1,73 @@
+"""Problems, grades and the Task base class every benchmark and toy task derives from.
+
+Modelled on nanochat's Task: a small class with `problems()`, `grade(problem, text)` and
+`reward(...)` (TRL's reward contract), one small file per benchmark.
+
+    >>> from sclab.tasks import get_task
+    >>> task = get_task("arith"); p = task.problems(1)[0]; task.grade(p, p.meta["solution"]).correct
+    True
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One question with its gold answer. `meta` carries task-specific extras (a reference solution, n, ...)."""
+
+    id: str
+    question: str
+    gold: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Grade:
+    """The verdict on one response. `extracted` is None when no answer could be found
+    (an extraction failure, counted and reported, never silently scored); `how` names the
+    rule that extracted it (e.g. "boxed", "####", "answer-is", "last-number", "toy-final")."""
+
+    correct: bool
+    extracted: str | None
+    how: str
+
+    @property
+    def failed_extraction(self) -> bool:
+        return self.extracted is None
+
+
+class Task:
+    """Base class: a named set of problems plus an exact grader.
+
+    `dialect` says how a second turn is phrased for this task: "toy" (the toy world's own
+    words) or "chat" (English instructions for chat models)."""
+
+    name: str = "task"
+    dialect: str = "chat"
+    # the format line appended to questions / retries for chat models (task-specific)
+    answer_format: str = ""
+
+    def problems(self, n: int | None = None, split: str = "test", seed: int = 0) -> list[Problem]:
+        raise NotImplementedError
+
+    def prompt(self, problem: Problem) -> str:
+        """The first user message for `problem`."""
+        return problem.question
+
+    def grade(self, problem: Problem, text: str) -> Grade:
+        raise NotImplementedError
+
+    def reward(self, prompts: Sequence[Any], completions: Sequence[Any], problem: Sequence[Problem] | None = None,
+               **kwargs) -> list[float | None]:
+        """TRL's reward contract: 1.0 if the completion is graded correct, else 0.0.
+
+        `problem` is a dataset column of Problems (TRL forwards extra columns as kwargs)."""
+        if problem is None:
+            raise ValueError("reward() needs the `problem` column (a list of Problem) among the dataset columns")
+        out = []
+        for prob, comp in zip(problem, completions):
+            text = comp if isinstance(comp, str) else comp[-1]["content"]
+            out.append(1.0 if self.grade(prob, text).correct else 0.0)
+        return out

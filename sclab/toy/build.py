@@ -1,0 +1,191 @@
+"""Build, train and cache a toy model: a real `LlamaForCausalLM` (RoPE) + `PreTrainedTokenizerFast`
+with a chat template, trained from scratch on the toy world in CPU minutes.
+
+Pretraining is a plain next-token loop (AdamW, cosine schedule) over documents drawn from
+`sclab.toy.world.sample_document`, packed whole into rows; the loss covers assistant turns only
+(user turns are context). Trained weights are saved with `save_pretrained`, so every later
+code path — generation backends, TRL trainers, LoRA — is the one used for real models.
+
+    >>> from sclab.toy.build import toy_model_path
+    >>> path = toy_model_path("arith-tiny")   # builds in seconds, then cached
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from sclab.toy.registry import TOY_MODELS, ToySpec, ToyWorld
+from sclab.toy.world import sample_document, vocabulary
+
+CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{%- if message['role'] not in ['user', 'assistant'] -%}"
+    "{{ raise_exception('the toy chat template knows the roles user and assistant, got ' + message['role']) }}"
+    "{%- endif -%}"
+    "{{ '<' + message['role'] + '> ' + message['content'] | trim + ' <eos> ' }}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<assistant> ' }}{%- endif -%}"
+)
+
+
+def cache_root() -> Path:
+    """SCLAB_CACHE_DIR, else ~/.cache/sclab."""
+    return Path(os.environ.get("SCLAB_CACHE_DIR") or Path.home() / ".cache" / "sclab")
+
+
+def make_tokenizer(world: ToyWorld):
+    """A word-level `PreTrainedTokenizerFast` over the world's vocabulary, with the chat template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {tok: i for i, tok in enumerate(vocabulary(world))}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.decoder = decoders.WordPiece(prefix="##", cleanup=False)  # joins word tokens with spaces
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>",
+                                   eos_token="<eos>", additional_special_tokens=["<user>", "<assistant>"],
+                                   padding_side="left", clean_up_tokenization_spaces=False)
+    fast.chat_template = CHAT_TEMPLATE
+    return fast
+
+
+def encode_document(msgs: list[tuple[str, str]], vocab: dict[str, int]) -> tuple[list[int], list[int]]:
+    """Token ids and labels of one conversation, exactly as the chat template renders it; labels
+    are -100 on user turns and on the `<assistant>` tag (given, not predicted)."""
+    ids, labels = [], []
+    eos = vocab["<eos>"]
+    for role, content in msgs:
+        body = [vocab[w] for w in content.split()] + [eos]
+        ids += [vocab[f"<{role}>"]] + body
+        labels += [-100] + (body if role == "assistant" else [-100] * len(body))
+    return ids, labels
+
+
+def pack_batch(rng: np.random.Generator, world: ToyWorld, vocab: dict[str, int], batch_size: int,
+               seq_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows filled with whole documents (never split across rows), padded at the end."""
+    pad = vocab["<pad>"]
+    ids = np.full((batch_size, seq_len), pad, dtype=np.int64)
+    labels = np.full((batch_size, seq_len), -100, dtype=np.int64)
+    for b in range(batch_size):
+        pos = 0
+        while True:
+            d_ids, d_lab = encode_document(sample_document(rng, world), vocab)
+            if len(d_ids) > seq_len:
+                continue  # longer than a row: skip rather than truncate a solution
+            if pos + len(d_ids) > seq_len:
+                break  # this row is full; the document is dropped (the stream is endless)
+            ids[b, pos:pos + len(d_ids)] = d_ids
+            labels[b, pos:pos + len(d_ids)] = d_lab
+            pos += len(d_ids)
+    return ids, labels
+
+
+def train(spec: ToySpec, out_dir: Path, progress: bool = True) -> dict:
+    """Train `spec` from scratch and save model + tokenizer to `out_dir`. Returns training stats."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = make_tokenizer(spec.world)
+    vocab = tokenizer.get_vocab()
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(spec.threads)
+    torch.manual_seed(spec.seed)
+    try:
+        config = LlamaConfig(
+            vocab_size=len(vocab), hidden_size=spec.hidden_size, intermediate_size=spec.intermediate_size,
+            num_hidden_layers=spec.num_layers, num_attention_heads=spec.num_heads,
+            num_key_value_heads=spec.num_heads, max_position_embeddings=spec.max_position,
+            rope_theta=10000.0, tie_word_embeddings=True, pad_token_id=vocab["<pad>"],
+            eos_token_id=vocab["<eos>"], bos_token_id=None, attn_implementation="sdpa",
+        )
+        model = LlamaForCausalLM(config)
+        n_params = sum(p.numel() for p in model.parameters())
+        opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, betas=(0.9, 0.95),
+                                weight_decay=spec.weight_decay)
+
+        def lr_at(step: int) -> float:  # linear warmup, cosine decay to 10%
+            if step < spec.warmup:
+                return spec.lr * (step + 1) / spec.warmup
+            frac = (step - spec.warmup) / max(1, spec.steps - spec.warmup)
+            return spec.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+
+        rng = np.random.default_rng(spec.seed)
+        model.train()
+        t0, n_tok, losses = time.time(), 0, []
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=spec.steps, desc="building toy model", unit="step")
+        for step in range(spec.steps):
+            ids, labels = pack_batch(rng, spec.world, vocab, spec.batch_size, spec.seq_len)
+            ids_t, lab_t = torch.from_numpy(ids), torch.from_numpy(labels)
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step)
+            loss = model(input_ids=ids_t, labels=lab_t).loss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            n_tok += int((ids != vocab["<pad>"]).sum())
+            losses.append(loss.item())
+            if bar:
+                bar.update(1)
+                bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        if bar:
+            bar.close()
+        wall = time.time() - t0
+        model.eval()
+        model.generation_config.pad_token_id = vocab["<pad>"]
+        model.generation_config.eos_token_id = vocab["<eos>"]
+        model.save_pretrained(out_dir)
+        tokenizer.save_pretrained(out_dir)
+        stats = {"params": n_params, "steps": spec.steps, "tokens": n_tok, "wall_s": round(wall, 1),
+                 "tokens_per_s": round(n_tok / wall), "final_loss": float(np.mean(losses[-20:])),
+                 "fingerprint": spec.fingerprint()}
+        (out_dir / "sclab_toy.json").write_text(json.dumps(stats, indent=1))
+        return stats
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+@contextmanager
+def _lock(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)  # two processes asking for the same model build it once
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def toy_model_path(name: str, rebuild: bool = False, progress: bool = True) -> Path:
+    """The directory of toy model `name`, building and caching it on first use."""
+    if name not in TOY_MODELS:
+        raise KeyError(f"unknown toy model {name!r}; valid toy models: {', '.join(sorted(TOY_MODELS))}")
+    spec = TOY_MODELS[name]
+    target = cache_root() / "toy" / f"{name}-{spec.fingerprint()}"
+    with _lock(target.with_suffix(".lock")):
+        if (target / "sclab_toy.json").exists() and not rebuild:
+            return target
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+        try:
+            if progress:
+                print(f"sclab: building toy model {name!r} (once; cached in {target})", flush=True)
+            train(spec, tmp, progress=progress)
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(tmp, target)  # atomic: a half-built model is never picked up
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target

@@ -1,0 +1,84 @@
+"""The toy world's named models and their recipes (torch-free, so parameter checks stay fast).
+
+A toy model is fully described by a `ToySpec`: the world it is pretrained on (`ToyWorld`:
+the task, the slip rate ε and the priors that the papers attribute to pretraining) plus the
+model size and the training budget. `load("toy:<name>")` builds the spec once and caches it.
+
+    >>> from sclab.toy.registry import TOY_MODELS
+    >>> TOY_MODELS["arith"].world.slip_rate
+    0.05
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+# bump when the world or the trainer changes in a way that changes the weights
+RECIPE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ToyWorld:
+    """The synthetic task and the pretraining mix.
+
+    Task: the *iterated program* `x0 ; op1 c1 op2 c2 ; n ?`, solved line by line as
+    `a op c = r ;` (op1 then op2, n times, mod p), final answer after `>`.
+    """
+
+    p: int = 13                      # arithmetic modulus (numbers are single tokens 0..p-1)
+    ops: tuple[str, ...] = ("+", "-", "*")
+    n_min: int = 1                   # program repetitions in pretraining (2n solution lines)
+    n_max: int = 6
+    test_fraction: float = 0.1       # programs held out of pretraining (hash partition)
+    # Correctable errors: a fraction of pretraining solution lines carry a wrong result that
+    # later lines follow ("Physics of Language Models 2.2", arXiv 2408.16293), so sampled
+    # first attempts contain slips that a second look can find.
+    slip_rate: float = 0.05
+    # Follow-up turns in pretraining. A neutral base: after "again" a retry is a copy of the
+    # previous attempt or an independent attempt with the same slip rate, never a fix, so the
+    # base model's intrinsic Δ ≈ 0 with balanced i→c and c→i.
+    followup_rate: float = 0.6       # fraction of documents with at least one follow-up
+    max_attempts: int = 4            # attempts per pretraining document (multi-round episodes)
+    retry_copy_rate: float = 0.5     # P(copy) for a retry after "again"
+    # After "wrong" (oracle feedback, only ever after a wrong attempt) the next attempt is an
+    # independent one: the oracle-retry fix rate measures how many errors a fresh attempt fixes.
+    # The doubt prior (Huang et al. arXiv 2310.01798; sycophancy): after "sure ?" pretraining
+    # text changes its answer with this probability (a slipped rewrite of the previous
+    # attempt, so a change rarely lands on the right answer), else repeats it.
+    doubt_change_rate: float = 0.4
+    followup_weights: tuple[tuple[str, float], ...] = (("again", 0.5), ("sure", 0.25), ("wrong", 0.25))
+
+
+@dataclass(frozen=True)
+class ToySpec:
+    """A toy model: its world, architecture (a small LlamaForCausalLM, RoPE) and training budget."""
+
+    world: ToyWorld = field(default_factory=ToyWorld)
+    hidden_size: int = 128
+    num_layers: int = 4
+    num_heads: int = 4
+    intermediate_size: int = 384
+    max_position: int = 1024
+    steps: int = 600                 # 600 x 16 rows x ~440 tokens ≈ 4.2M tokens ≈ 5 CPU minutes on 2 threads
+    batch_size: int = 16
+    seq_len: int = 512               # rows hold whole documents (longest ≈ 330 tokens)
+    lr: float = 3e-3
+    warmup: int = 30
+    weight_decay: float = 0.01
+    seed: int = 0
+    threads: int = 2                 # fixed so that a seed gives identical weights on any CPU
+
+    def fingerprint(self) -> str:
+        blob = json.dumps({"spec": dataclasses.asdict(self), "recipe": RECIPE_VERSION}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+TOY_MODELS: dict[str, ToySpec] = {
+    # the embedded default: first attempts at T=1 ≈ 0.4-0.8 correct, greedy ≈ 0.95+
+    "arith": ToySpec(),
+    # a few training steps only: for tests of the build itself (determinism, caching), seconds
+    "arith-tiny": ToySpec(steps=8, batch_size=8, seq_len=384, hidden_size=32, num_layers=1,
+                          num_heads=2, intermediate_size=64, warmup=2),
+}

@@ -1,0 +1,217 @@
+"""The toy world's task: iterated programs mod p with step-by-step solutions and an exact grader.
+
+A problem `x0 ; op1 c1 op2 c2 ; n ?` is solved line by line, `a op c = r ;`, applying op1 then
+op2 n times mod p, with the final answer after `>`:
+
+    7 ; + 3 * 5 ; 2 ?   ->   7 + 3 = 10 ; 10 * 5 = 11 ; 11 + 3 = 1 ; 1 * 5 = 5 ; > 5
+
+Pretraining documents (`sample_document`) carry slips at rate ε and follow-up turns whose
+behaviour is set by the world's priors (see `sclab.toy.registry.ToyWorld`).
+
+    >>> from sclab.toy.world import ArithTask
+    >>> t = ArithTask(); p = t.problems(1)[0]; t.grade(p, p.meta["solution"]).correct
+    True
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from sclab.tasks.base import Grade, Problem, Task
+from sclab.toy.registry import ToyWorld
+
+SPECIALS = ["<pad>", "<unk>", "<eos>", "<user>", "<assistant>"]
+SYMBOLS = ["+", "-", "*", "=", ";", "?", ">"]
+WORDS = ["again", "wrong", "sure"]
+# what the user says in each follow-up turn of the toy dialect
+FOLLOWUPS = {"again": "again", "wrong": "wrong again", "sure": "sure ?"}
+
+
+def vocabulary(world: ToyWorld) -> list[str]:
+    return SPECIALS + [str(i) for i in range(world.p)] + SYMBOLS + WORDS
+
+
+@dataclass(frozen=True)
+class Program:
+    x0: int
+    ops: tuple[tuple[str, int], ...]   # ((op1, c1), (op2, c2))
+    n: int
+
+    def question(self) -> str:
+        body = " ".join(f"{op} {c}" for op, c in self.ops)
+        return f"{self.x0} ; {body} ; {self.n} ?"
+
+
+def apply(op: str, a: int, c: int, p: int) -> int:
+    if op == "+":
+        return (a + c) % p
+    if op == "-":
+        return (a - c) % p
+    if op == "*":
+        return (a * c) % p
+    raise ValueError(f"unknown op {op!r}")
+
+
+def solve(prog: Program, p: int, rng: np.random.Generator | None = None, slip_rate: float = 0.0,
+          force_slip_at: int | None = None, prefix: list[tuple[int, str, int, int]] | None = None
+          ) -> list[tuple[int, str, int, int]]:
+    """The solution lines (a, op, c, r). With `rng` and `slip_rate`, each line's result is wrong
+    with that probability (uniform over the other p-1 values) and later lines follow it.
+    `prefix` copies the given first lines verbatim; `force_slip_at` forces a slip on that line."""
+    lines = list(prefix or [])
+    a = lines[-1][3] if lines else prog.x0
+    total = 2 * prog.n
+    for i in range(len(lines), total):
+        op, c = prog.ops[i % 2]
+        r = apply(op, a, c, p)
+        slip = i == force_slip_at or (rng is not None and slip_rate > 0 and rng.random() < slip_rate)
+        if slip:
+            r = (r + int(rng.integers(1, p))) % p
+        lines.append((a, op, c, r))
+        a = r
+    return lines
+
+
+def render(lines: list[tuple[int, str, int, int]]) -> str:
+    body = " ".join(f"{a} {op} {c} = {r} ;" for a, op, c, r in lines)
+    return f"{body} > {lines[-1][3]}"
+
+
+def parse_lines(text: str) -> list[tuple[int, str, int, int]] | None:
+    """Parse a rendered solution back into lines; None if it is malformed."""
+    body = text.split(">")[0]
+    out = []
+    for chunk in body.split(";"):
+        tok = chunk.split()
+        if not tok:
+            continue
+        if len(tok) != 5 or tok[3] != "=":
+            return None
+        try:
+            out.append((int(tok[0]), tok[1], int(tok[2]), int(tok[4])))
+        except ValueError:
+            return None
+    return out
+
+
+def is_test_program(prog: Program, world: ToyWorld) -> bool:
+    """Hash partition: a fixed `test_fraction` of all programs never appears in pretraining."""
+    h = int(hashlib.sha256(prog.question().encode()).hexdigest()[:8], 16)
+    return (h % 10_000) < world.test_fraction * 10_000
+
+
+def random_program(rng: np.random.Generator, world: ToyWorld, n_min: int, n_max: int) -> Program:
+    x0 = int(rng.integers(0, world.p))
+    ops = tuple((world.ops[int(rng.integers(0, len(world.ops)))], int(rng.integers(1, world.p))) for _ in range(2))
+    return Program(x0, ops, int(rng.integers(n_min, n_max + 1)))
+
+
+def sample_program(rng: np.random.Generator, world: ToyWorld, split: str, n_min: int | None = None,
+                   n_max: int | None = None) -> Program:
+    want_test = split == "test"
+    while True:
+        prog = random_program(rng, world, n_min or world.n_min, n_max or world.n_max)
+        if is_test_program(prog, world) == want_test:
+            return prog
+
+
+def sample_document(rng: np.random.Generator, world: ToyWorld) -> list[tuple[str, str]]:
+    """One pretraining conversation [(role, content), ...] from the world's mix (training split only)."""
+    prog = sample_program(rng, world, "train")
+    p = world.p
+    attempt = solve(prog, p, rng, world.slip_rate)
+    answer = apply_program(prog, p)
+    msgs = [("user", prog.question()), ("assistant", render(attempt))]
+    if rng.random() >= world.followup_rate:
+        return msgs
+    names = [n for n, _ in world.followup_weights]
+    weights = np.array([w for _, w in world.followup_weights], dtype=float)
+    n_follow = int(rng.integers(1, world.max_attempts))
+    for _ in range(n_follow):
+        kind = names[int(rng.choice(len(names), p=weights / weights.sum()))]
+        if kind == "wrong" and attempt[-1][3] == answer:
+            kind = "again"  # "wrong" is only ever said after a wrong attempt
+        if kind == "again":
+            new = attempt if rng.random() < world.retry_copy_rate else solve(prog, p, rng, world.slip_rate)
+        elif kind == "wrong":
+            new = solve(prog, p, rng, world.slip_rate)
+        else:  # "sure": the doubt prior
+            if rng.random() < world.doubt_change_rate:
+                k = int(rng.integers(0, len(attempt)))
+                new = solve(prog, p, rng, world.slip_rate, force_slip_at=k, prefix=attempt[:k])
+                # keep the answer different from the doubted one: a change, not a coincidence
+                while new[-1][3] == attempt[-1][3]:
+                    new = solve(prog, p, rng, world.slip_rate, force_slip_at=k, prefix=attempt[:k])
+            else:
+                new = attempt
+        msgs += [("user", FOLLOWUPS[kind]), ("assistant", render(new))]
+        attempt = new
+    return msgs
+
+
+def apply_program(prog: Program, p: int) -> int:
+    return solve(prog, p)[-1][3]
+
+
+class ArithTask(Task):
+    """Held-out iterated programs (never seen in pretraining), graded exactly.
+
+    `n_min`/`n_max` set difficulty (2n solution lines; first-attempt accuracy at T=1 falls
+    roughly as (1-ε)^(2n))."""
+
+    name = "arith"
+    dialect = "toy"
+
+    def __init__(self, world: ToyWorld | None = None, n_min: int = 2, n_max: int = 6):
+        self.world = world or ToyWorld()
+        if not 1 <= n_min <= n_max:
+            raise ValueError(f"ArithTask: need 1 <= n_min <= n_max, got n_min={n_min}, n_max={n_max}")
+        self.n_min, self.n_max = n_min, n_max
+
+    def problems(self, n: int | None = None, split: str = "test", seed: int = 0) -> list[Problem]:
+        if split not in ("train", "test"):
+            raise ValueError(f"ArithTask.problems: split must be 'train' or 'test', got {split!r}")
+        n = 500 if n is None else n
+        # seeded per split so test and train sets never share an RNG stream
+        rng = np.random.default_rng([seed, 0 if split == "test" else 1, self.n_min, self.n_max])
+        seen, out = set(), []
+        while len(out) < n:
+            prog = sample_program(rng, self.world, split, self.n_min, self.n_max)
+            q = prog.question()
+            if q in seen:
+                continue
+            seen.add(q)
+            sol = solve(prog, self.world.p)
+            out.append(Problem(id=f"arith/{split}/{len(out)}", question=q, gold=str(sol[-1][3]),
+                               meta={"solution": render(sol), "n": prog.n}))
+        return out
+
+    def grade(self, problem: Problem, text: str) -> Grade:
+        extracted = extract_final(text)
+        if extracted is None:
+            return Grade(False, None, "none")
+        return Grade(extracted == problem.gold, extracted, "toy-final")
+
+
+def extract_final(text: str) -> str | None:
+    """The token after the last `>`, if it is a number; None otherwise (an extraction failure)."""
+    if ">" not in text:
+        return None
+    tail = text.rsplit(">", 1)[1].split()
+    if not tail or not tail[0].isdigit():
+        return None
+    return tail[0]
+
+
+def first_wrong_line(problem: Problem, text: str, p: int = 13) -> int | None:
+    """Index of the first solution line whose result is wrong given its own inputs (None if none
+    or unparsable): where an attempt went off the rails."""
+    lines = parse_lines(text)
+    if not lines:
+        return None
+    for i, (a, op, c, r) in enumerate(lines):
+        if op not in ("+", "-", "*") or apply(op, a, c, p) != r:
+            return i
+    return None
