@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace, ap: argparse.ArgumentParser) -> int:
-    from sclab.runs.execute import notebook_path, run_all, run_notebook
+    from sclab.runs.execute import run_all, run_many
     from sclab.runs.report import build_report
 
     overrides = _overrides(args.p)
@@ -61,21 +61,13 @@ def _run(args: argparse.Namespace, ap: argparse.ArgumentParser) -> int:
     if args.all:
         results = run_all(args.preset, overrides, args.outputs, args.timeout, args.force)
         print(f"report: {build_report(args.outputs)}")
-    else:
-        stems = [_stem(n) for n in args.notebooks]
-        for stem in stems:  # every notebook's parameters checked before the first one runs
-            notebook_path(stem)
-            load_params(stem, args.preset, overrides)
-        results = []
-        for i, stem in enumerate(stems, 1):
-            print(f"[{i}/{len(stems)}] {stem} [{args.preset}] running ...", flush=True)
-            result = run_notebook(stem, args.preset, overrides, args.outputs, args.timeout)
-            print(f"[{i}/{len(stems)}] {result.line()}", flush=True)
-            results.append(result)
+    else:  # named notebooks always run
+        results = run_many([_stem(n) for n in args.notebooks], args.preset, overrides,
+                           args.outputs, args.timeout)
     bad = [r for r in results if not r.ok]
     for r in bad:
-        print(f"sclab: {r.stem} [{r.preset}] {r.status}; the executed notebook is {r.notebook}",
-              file=sys.stderr)
+        see = r.notebook if r.notebook.exists() else r.run_dir / "run.log"  # no notebook: papermill failed early
+        print(f"sclab: {r.stem} [{r.preset}] {r.status}; see {see}", file=sys.stderr)
     return 1 if bad else 0
 
 

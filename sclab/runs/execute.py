@@ -56,12 +56,12 @@ class RunResult:
     def notebook(self) -> Path:
         return self.run_dir / "notebook.ipynb"
 
-    def line(self) -> str:
-        """One progress line: what ran, how it ended, how long it took."""
+    def outcome(self) -> str:
+        """How it ended and how long it took (the end of a progress line)."""
         if self.status == "skipped":
-            return f"{self.stem} [{self.preset}] skipped: finished run with the same params ({self.params_hash})"
+            return f"skipped: finished run with the same params ({self.params_hash})"
         where = "" if self.status == "ok" else f"; see {self.notebook} and {self.run_dir / 'run.log'}"
-        return f"{self.stem} [{self.preset}] {self.status} in {self.wall_s:.1f} s{where}"
+        return f"{self.status} in {self.wall_s:.1f} s{where}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,23 +167,26 @@ def _kill_tree(proc: subprocess.Popen, known: dict[int, psutil.Process]) -> None
 
     jupyter_client 8.10 (jupyter_client/launcher.py, `launch_kernel`) starts the kernel with
     `start_new_session=True` on POSIX: the kernel is in its OWN session and process group,
-    so os.killpg on papermill's group does not reach it. ipykernel's ParentPollerUnix makes
-    an orphaned kernel exit ~1 s after papermill dies (JPY_PARENT_PID), but not the kernel's
-    own children (dataloader workers, vLLM engines) nor a kernel stuck in C code. So we
-    signal papermill's group, every process group of a descendant noted while it ran, and
-    every descendant by pid (psutil checks a pid was not reused before signalling).
+    so os.killpg on papermill's group does not reach it. Only ipykernel's ParentPollerUnix
+    (it polls getppid() every 1 s because jupyter_client sets JPY_PARENT_PID) makes the
+    orphaned kernel exit about a second later; anything the kernel started in a session of
+    its own (vLLM engines, a notebook's subprocess) lives on. Measured here with killpg
+    alone: the kernel survived the kill and exited ~1 s later; a `sleep 300` the notebook
+    had started with start_new_session=True kept running. So we signal papermill's group,
+    the group of every descendant noted while it ran, and every descendant by pid (psutil
+    checks that a pid was not reused before signalling).
     """
-    procs = dict(known)
+    procs = {pid: p for pid, p in known.items() if _alive(p)}  # is_running: the pid was not reused
     for p in _descendants(proc.pid):
         procs[p.pid] = p
-    own = os.getpgrp()
-    groups = {proc.pid}  # start_new_session: the child's pgid is its pid
+    # start_new_session: papermill's pgid is its pid (only while it is not reaped yet)
+    groups = {proc.pid} if proc.poll() is None else set()
     for p in procs.values():
         try:
             groups.add(os.getpgid(p.pid))
         except OSError:
             pass
-    groups.discard(own)
+    groups.discard(os.getpgrp())
 
     def signal_all(sig: int) -> None:
         for g in groups:
@@ -236,6 +239,7 @@ def _execute(nb_path: Path, workdir: Path, kernel_name: str, timeout_s: float) -
         sys.executable, "-m", "papermill", str(nb_path), str(workdir / "notebook.ipynb"),
         "-f", str(workdir / "params.yaml"),   # the injected parameters = the resolved params
         "-k", kernel_name,                    # "python3": ipykernel's spec, run with this interpreter
+        "--language", "python",               # papermill needs it when the notebook has no kernelspec
         "--cwd", str(root),                   # relative paths in params resolve against the root
         "--log-output", "--no-progress-bar",
     ]
@@ -282,6 +286,26 @@ def _swap_in(partial: Path, final: Path) -> None:
         shutil.rmtree(old)
 
 
+def _rel(path: Path) -> str:
+    try:
+        return path.relative_to(project_root()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _tidy_notebook(executed: Path, source: Path, final: Path) -> None:
+    """Papermill records where it read and wrote: make that the notebook's final place
+    (root-relative), not the `.partial` folder on this machine."""
+    try:
+        nb = json.loads(executed.read_text())
+        meta = nb["metadata"]["papermill"]
+    except (OSError, ValueError, KeyError):
+        return  # no notebook, or one cut short by a kill: leave it as it is
+    meta["input_path"] = _rel(source)
+    meta["output_path"] = _rel(final / "notebook.ipynb")
+    atomic_write(executed, json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+
+
 def run_notebook(stem: str, preset: str, overrides: dict[str, str] | None = None,
                  outputs_root: str | os.PathLike | None = None, timeout_s: float = 1800,
                  kernel_name: str = "python3") -> RunResult:
@@ -308,6 +332,7 @@ def run_notebook(stem: str, preset: str, overrides: dict[str, str] | None = None
         atomic_write(partial / "manifest.json", json.dumps(manifest, indent=2) + "\n")
         recorded = read_metrics(partial)["metrics"]
         write_metrics(partial, {"params": resolved, "manifest": manifest, "metrics": recorded})
+        _tidy_notebook(partial / "notebook.ipynb", nb_path, final if status == "ok" else failed)
         if status == "ok":
             (partial / "run.log").unlink(missing_ok=True)  # the executed notebook has the outputs
             _swap_in(partial, final)
@@ -335,34 +360,41 @@ def runnable(preset: str) -> list[str]:
                   if (root / "params" / p.stem / f"{preset}.yaml").is_file())
 
 
+def run_many(stems: list[str], preset: str, overrides: dict[str, str] | None = None,
+             outputs_root: str | os.PathLike | None = None, timeout_s: float = 1800,
+             skip_finished: bool = False, kernel_name: str = "python3") -> list[RunResult]:
+    """Run notebooks one after another, one progress line each; a failure does not stop the batch.
+
+    Every notebook's parameters are validated before the first one starts.
+    """
+    for stem in stems:
+        notebook_path(stem)
+    resolved = {stem: load_params(stem, preset, overrides) for stem in stems}  # fail fast, all of them
+    results = []
+    for i, stem in enumerate(stems, 1):
+        print(f"[{i}/{len(stems)}] {stem} [{preset}]", end=" ", flush=True)
+        if skip_finished and is_finished(stem, preset, resolved[stem], outputs_root):
+            result = RunResult(stem, preset, "skipped", run_path(stem, preset, outputs_root),
+                               params_hash(resolved[stem]))
+        else:
+            result = run_notebook(stem, preset, overrides, outputs_root, timeout_s, kernel_name)
+        print(result.outcome(), flush=True)
+        results.append(result)
+    return results
+
+
 def run_all(preset: str, overrides: dict[str, str] | None = None,
             outputs_root: str | os.PathLike | None = None, timeout_s: float = 1800,
             force: bool = False, kernel_name: str = "python3") -> list[RunResult]:
-    """Run every notebook that has this preset; skip finished runs with the same params unless force.
-
-    All parameters are validated before the first notebook starts. A failed notebook does
-    not stop the batch; the caller checks `result.ok`.
-    """
+    """Run every notebook that has `params/<stem>/<preset>.yaml`, skipping finished runs with
+    the same params hash and status ok (so an interrupted batch resumes) unless `force`."""
     stems = runnable(preset)
     if not stems:
         folder = project_root() / "params"
         known = sorted({p for d in folder.glob("*/") for p in presets(d.name)})
         raise ParamError(f"no notebook has preset {preset!r}; presets: {', '.join(known) or '(none)'}")
-    resolved = {stem: load_params(stem, preset, overrides) for stem in stems}  # fail fast, all of them
-    results = []
-    for i, stem in enumerate(stems, 1):
-        prefix = f"[{i}/{len(stems)}]"
-        if not force and is_finished(stem, preset, resolved[stem], outputs_root):
-            result = RunResult(stem, preset, "skipped", run_path(stem, preset, outputs_root),
-                               params_hash(resolved[stem]))
-            print(prefix, result.line(), flush=True)
-        else:
-            print(prefix, f"{stem} [{preset}] running ...", flush=True)
-            result = run_notebook(stem, preset, overrides, outputs_root, timeout_s, kernel_name)
-            print(prefix, result.line(), flush=True)
-        results.append(result)
-    return results
+    return run_many(stems, preset, overrides, outputs_root, timeout_s, not force, kernel_name)
 
 
-__all__ = ["RunResult", "run_notebook", "run_all", "run_path", "is_finished", "runnable",
+__all__ = ["RunResult", "run_notebook", "run_many", "run_all", "run_path", "is_finished", "runnable",
            "read_manifest", "base_manifest", "notebook_path"]

@@ -144,7 +144,15 @@ def _check_model(value: Any, root: Path) -> str | None:
     return None
 
 
-CHECKS = {"model": _check_model, "backend": _check_backend, "task": _check_task}
+def _check_strategy(value: Any, root: Path) -> str | None:
+    from sclab.strategies import STRATEGIES  # torch-free
+
+    if value not in STRATEGIES:
+        return f"unknown strategy {value!r}; valid: {', '.join(sorted(STRATEGIES))}"
+    return None
+
+
+CHECKS = {"model": _check_model, "backend": _check_backend, "task": _check_task, "strategy": _check_strategy}
 
 
 # ---------------------------------------------------------------------------------------------

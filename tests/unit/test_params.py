@@ -110,7 +110,7 @@ GOOD = [
     # -p wins over the file; values parse as YAML
     ("override", "n_samples: 2\n", {"n_samples": "8"}, {"n_samples": 8}),
     # a str field takes the -p string as typed (`yes` is not turned into True)
-    ("str override", "", {"strategy": "yes"}, {"strategy": "yes"}),
+    ("str override", "", {"strategy": "are-you-sure"}, {"strategy": "are-you-sure"}),  # a str stays a str
     # a hub id
     ("hub id", "model: Qwen/Qwen2.5-1.5B-Instruct\nbackend: vllm\n", {},
      {"model": "Qwen/Qwen2.5-1.5B-Instruct", "backend": "vllm"}),

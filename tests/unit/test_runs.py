@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,14 +207,15 @@ def test_run_all_resumes(project, capsys):
     write_preset(project, "01_tiny", {"seed": 0, "n": 2, "scale": 1.0, "label": "a"}, preset="other")
     metrics = project / "outputs" / "01_tiny" / "quick" / "metrics.json"
 
-    # first batch runs it
+    # first batch runs it: one progress line with the wall time
     [first] = run_all("quick", timeout_s=120)
     assert first.status == "ok", _log(project, "01_tiny")
+    assert re.fullmatch(r"\[1/1\] 01_tiny \[quick\] ok in \d+\.\d s\n", capsys.readouterr().out)
     stamp = metrics.stat().st_mtime_ns
     # an interrupted batch resumes: the finished run with the same params hash is skipped
     [again] = run_all("quick", timeout_s=120)
     assert again.status == "skipped" and metrics.stat().st_mtime_ns == stamp
-    assert "skipped" in capsys.readouterr().out
+    assert f"skipped: finished run with the same params ({first.params_hash})" in capsys.readouterr().out
     # a changed parameter changes the hash: it runs again and the new value is recorded
     write_preset(project, "01_tiny", {"seed": 0, "n": 2, "scale": 3.0, "label": "a"})
     [changed] = run_all("quick", timeout_s=120)
