@@ -8,7 +8,8 @@ metric and training-set builder reads:
 
 Stopping (Huang et al. arXiv 2310.01798): `intrinsic` runs every turn for every sample;
 `oracle` stops a sample once it is correct (using the gold label) and carries its answer
-forward in `carried` rows. `sclab.metrics.oracle_stop` gives the oracle-stopped view of an
+forward in `carried` rows. A strategy may also stop on the model's own feedback
+(Self-Refine): then the previous attempt is carried, and `tokens` still counts the feedback. `sclab.metrics.oracle_stop` gives the oracle-stopped view of an
 intrinsic run, so both can be compared on the same episodes.
 
     >>> from sclab.rollout import run_episodes
@@ -57,8 +58,7 @@ def run_episodes(generator: Generator, task: Task, problems: Sequence[Problem], 
                          f"run it with stop='oracle'")
     if not problems:
         raise ValueError("run_episodes: no problems given")
-    user_turns = strat.messages(task.dialect, task.answer_format)
-    n = params.n
+    n_steps = len(strat.messages(task.dialect))
     one = SamplingParams(**{**params.__dict__, "n": 1})
 
     # turn 1: n samples per problem
@@ -75,24 +75,41 @@ def run_episodes(generator: Generator, task: Task, problems: Sequence[Problem], 
         cont = [(p, s, row) for p, s, ok, row in live if not (stop == "oracle" and ok)]
         done = [(p, s, row) for p, s, ok, row in live if stop == "oracle" and ok]
         feedback = {(p.id, s): [] for p, s, _ in cont}
-        comps: list[Completion] = []
-        for k, msg in enumerate(user_turns):
+        spent = {(p.id, s): 0 for p, s, _ in cont}
+        final: dict[tuple, Completion] = {}
+        active = cont
+        for k in range(n_steps):
             convs = []
-            for p, s, _ in cont:
+            for p, s, _ in active:
+                msg = strat.messages(task.dialect, task.answer_format, p.question, task.final_answer)[k]
                 hist[(p.id, s)].append({"role": "user", "content": msg})
                 convs.append(hist[(p.id, s)])
-            desc = f"turn {t}/{turns} ({strategy}" + (f", step {k + 1}/{len(user_turns)})" if len(user_turns) > 1 else ")")
-            out = generator.generate(convs, one, desc=desc, sample_ids=[s for _, s, _ in cont]) if convs else []
-            comps = [o[0] for o in out]
-            for (p, s, _), comp in zip(cont, comps):
+            desc = f"turn {t}/{turns} ({strategy}" + (f", step {k + 1}/{n_steps})" if n_steps > 1 else ")")
+            out = generator.generate(convs, one, desc=desc, sample_ids=[s for _, s, _ in active]) if convs else []
+            for (p, s, _), o in zip(active, out):
+                comp = o[0]
                 hist[(p.id, s)].append({"role": "assistant", "content": comp.text})
-                if k < len(user_turns) - 1:
+                spent[(p.id, s)] += comp.tokens
+                if k < n_steps - 1:
                     feedback[(p.id, s)].append(comp.text)
+                else:
+                    final[(p.id, s)] = comp
+            if k < n_steps - 1 and strat.stop_if:
+                # Self-Refine: the model's own feedback says "correct" -> keep the previous attempt
+                active = [(p, s, r) for p, s, r in active if not strat.stops(feedback[(p.id, s)][-1])]
         new_live = []
-        for (p, s, _), comp in zip(cont, comps):
-            g = task.grade(p, comp.text)
-            rows.append(_row(p, s, t, strategy, stop, comp, g, feedback="\n".join(feedback[(p.id, s)])))
-            new_live.append((p, s, g.correct, rows[-1]))
+        for p, s, prev in cont:
+            key = (p.id, s)
+            if key in final:
+                comp = final[key]
+                g = task.grade(p, comp.text)
+                row = _row(p, s, t, strategy, stop, comp, g, feedback="\n".join(feedback[key]))
+                row["tokens"] = spent[key]  # the turn's cost: feedback steps included
+            else:  # stopped by its own feedback: the previous attempt stands
+                row = {**prev, "turn": t, "tokens": spent[key], "time": 0.0, "logprob": 0.0, "carried": True,
+                       "feedback": "\n".join(feedback[key])}
+            rows.append(row)
+            new_live.append((p, s, row["correct"], row))
         for p, s, prev in done:  # oracle stop: the correct answer is kept, nothing is generated
             carried = {**prev, "turn": t, "tokens": 0, "time": 0.0, "logprob": 0.0, "carried": True, "feedback": ""}
             rows.append(carried)

@@ -46,15 +46,25 @@ class Task:
 
     name: str = "task"
     dialect: str = "chat"
-    # the format line appended to questions / retries for chat models (task-specific)
+    # the format sentence appended to questions / retries for chat models (task-specific)
     answer_format: str = ""
+    # the same as a noun phrase, for prompts that end "... with your final answer {final_answer}"
+    # (Huang et al. arXiv 2310.01798 used this phrase on GSM8K)
+    final_answer: str = "in the form \\boxed{answer}."
 
     def problems(self, n: int | None = None, split: str = "test", seed: int = 0) -> list[Problem]:
         raise NotImplementedError
 
     def prompt(self, problem: Problem) -> str:
-        """The first user message for `problem`."""
-        return problem.question
+        """The first user message for `problem`: the question, then the answer-format sentence."""
+        return problem.question + ("\n" + self.answer_format if self.answer_format else "")
+
+    @staticmethod
+    def subset(total: int, n: int | None, seed: int) -> list[int]:
+        """Indices of all `total` items, or of `n` drawn with random.Random(seed), in file order."""
+        import random
+
+        return list(range(total)) if n is None else sorted(random.Random(seed).sample(range(total), min(n, total)))
 
     def grade(self, problem: Problem, text: str) -> Grade:
         raise NotImplementedError

@@ -11,7 +11,6 @@ on one run (REFERENCES.md, Sampling metrics).
 from __future__ import annotations
 
 import os
-import random
 
 from sclab.grading import grade_math, gsm8k_flexible, gsm8k_match, gsm8k_strict
 
@@ -24,6 +23,7 @@ class GSM8K(Task):
     dialect = "chat"
     # asks for the reference solutions' own final line, which lm-eval's strict regex reads
     answer_format = 'End your response with a final line of the form "#### <number>".'
+    final_answer = "a single numerical number, in the form \\boxed{answer}."  # Huang et al.'s GSM8K wording
 
     def __init__(self, path: str | os.PathLike | None = None, split: str = "test"):
         """`path`: an explicit JSONL file for `split`; default data_dir()/gsm8k/{split}.jsonl,
@@ -45,7 +45,7 @@ class GSM8K(Task):
         """All problems in file order, or `n` drawn with random.Random(seed), still in file order."""
         split = split or self.split
         rows = self.rows(split)
-        indices = range(len(rows)) if n is None else sorted(random.Random(seed).sample(range(len(rows)), min(n, len(rows))))
+        indices = self.subset(len(rows), n, seed)
         return [
             Problem(
                 id=f"gsm8k/{split}/{i}",
@@ -55,9 +55,6 @@ class GSM8K(Task):
             )
             for i in indices
         ]
-
-    def prompt(self, problem: Problem) -> str:
-        return problem.question + "\n" + self.answer_format
 
     def grade(self, problem: Problem, text: str) -> Grade:
         return grade_math(problem.gold, text)

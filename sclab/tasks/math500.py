@@ -8,7 +8,6 @@ for PRM800K (Lightman et al., arXiv 2305.20050); answers are LaTeX, graded with 
 from __future__ import annotations
 
 import os
-import random
 
 from sclab.grading import grade_math
 
@@ -41,7 +40,7 @@ class MATH500(Task):
         if split not in (None, self.split):
             raise ValueError(f"MATH500 has only the {self.split!r} split, not {split!r}")
         rows = self.rows()
-        indices = range(len(rows)) if n is None else sorted(random.Random(seed).sample(range(len(rows)), min(n, len(rows))))
+        indices = self.subset(len(rows), n, seed)
         return [
             Problem(
                 id=f"math500/{self.split}/{i}",
@@ -52,9 +51,6 @@ class MATH500(Task):
             )
             for i in indices
         ]
-
-    def prompt(self, problem: Problem) -> str:
-        return problem.question + "\n" + self.answer_format
 
     def grade(self, problem: Problem, text: str) -> Grade:
         return grade_math(problem.gold, text)

@@ -11,6 +11,7 @@ code path — generation backends, TRL trainers, LoRA — is the one used for re
 """
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import math
@@ -120,6 +121,7 @@ def train(spec: ToySpec, out_dir: Path, progress: bool = True) -> dict:
             return spec.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
 
         rng = np.random.default_rng(spec.seed)
+        single = dataclasses.replace(spec.world, followup_rate=0.0)
         model.train()
         t0, n_tok, losses = time.time(), 0, []
         bar = None
@@ -127,7 +129,8 @@ def train(spec: ToySpec, out_dir: Path, progress: bool = True) -> dict:
             from tqdm.auto import tqdm
             bar = tqdm(total=spec.steps, desc="building toy model", unit="step")
         for step in range(spec.steps):
-            ids, labels = pack_batch(rng, spec.world, vocab, spec.batch_size, spec.seq_len)
+            world = single if step < spec.single_steps else spec.world
+            ids, labels = pack_batch(rng, world, vocab, spec.batch_size, spec.seq_len)
             ids_t, lab_t = torch.from_numpy(ids), torch.from_numpy(labels)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step)

@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 
 # bump when the world or the trainer changes in a way that changes the weights
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class ToyWorld:
     """
 
     p: int = 13                      # arithmetic modulus (numbers are single tokens 0..p-1)
-    ops: tuple[str, ...] = ("+", "-", "*")
+    ops: tuple[str, ...] = ("+", "-")  # two ops, as prototyped: with "*" too, its table was still half-learned after 5 CPU minutes
     n_min: int = 1                   # program repetitions in pretraining (2n solution lines)
     n_max: int = 6
     test_fraction: float = 0.1       # programs held out of pretraining (hash partition)
@@ -39,16 +39,24 @@ class ToyWorld:
     # Follow-up turns in pretraining. A neutral base: after "again" a retry is a copy of the
     # previous attempt or an independent attempt with the same slip rate, never a fix, so the
     # base model's intrinsic Δ ≈ 0 with balanced i→c and c→i.
-    followup_rate: float = 0.6       # fraction of documents with at least one follow-up
+    followup_rate: float = 0.8       # fraction of documents with at least one follow-up
     max_attempts: int = 4            # attempts per pretraining document (multi-round episodes)
-    retry_copy_rate: float = 0.5     # P(copy) for a retry after "again"
+    # P(copy) after each retry word; otherwise an independent attempt. The words differ only in
+    # this prior, which is what lets prompt variants shift the CL-CS trade-off (arXiv 2412.19513):
+    # "confirm" (a confident prompt) copies more, "check" (a critical prompt) re-solves more.
+    copy_rates: tuple[tuple[str, float], ...] = (("again", 0.5), ("confirm", 0.8), ("check", 0.2))
     # After "wrong" (oracle feedback, only ever after a wrong attempt) the next attempt is an
     # independent one: the oracle-retry fix rate measures how many errors a fresh attempt fixes.
     # The doubt prior (Huang et al. arXiv 2310.01798; sycophancy): after "sure ?" pretraining
     # text changes its answer with this probability (a slipped rewrite of the previous
     # attempt, so a change rarely lands on the right answer), else repeats it.
     doubt_change_rate: float = 0.4
-    followup_weights: tuple[tuple[str, float], ...] = (("again", 0.5), ("sure", 0.25), ("wrong", 0.25))
+    followup_weights: tuple[tuple[str, float], ...] = (("again", 0.35), ("confirm", 0.12), ("check", 0.12),
+                                                       ("sure", 0.16), ("wrong", 0.25))
+    # Multiple choice: this fraction of documents lists 4 options (the answer + 3 distractors)
+    # after the question; the solution is worked as usual and the final answer is the computed
+    # result if it is an option, else a guess among the options.
+    mc_rate: float = 0.15
 
 
 @dataclass(frozen=True)
@@ -61,13 +69,18 @@ class ToySpec:
     num_heads: int = 4
     intermediate_size: int = 384
     max_position: int = 1024
-    # 1200 x 8 rows x ~440 tokens ≈ 4.2M tokens ≈ 5 CPU minutes on 2 threads. Small batches and
-    # a learning rate held high matter: the mod-13 tables sit on a plateau (result tokens at
-    # chance) until ~400 steps, then are learned within ~200 (prototype runs with 16-row
-    # batches and a faster decay stayed on the plateau after 600 steps)
-    steps: int = 1200
+    # 1600 x 8 rows x ~330 tokens ≈ 4.2M tokens ≈ 5 CPU minutes on 2 threads. Optimizer steps
+    # matter more than tokens here: the mod-13 tables sit on a plateau (result tokens at chance)
+    # until ~400 steps, then are learned within ~200; 16-row batches with a faster decay stayed
+    # on the plateau after 600 steps, and 700 mixed steps left retries noisier than first
+    # attempts (Δ -0.10: copying and the follow-up words were not yet learned)
+    steps: int = 1600
+    # curriculum: the first steps see single attempts only, so the tables are learned before
+    # follow-up turns (mostly copies) dilute the arithmetic; the follow-up behaviour - and so
+    # the neutral base - comes from the full mix in the remaining steps
+    single_steps: int = 500
     batch_size: int = 8
-    seq_len: int = 512               # rows hold whole documents (longest ≈ 330 tokens)
+    seq_len: int = 384               # rows hold whole documents (longest ≈ 330 tokens)
     lr: float = 2e-3
     warmup: int = 50
     weight_decay: float = 0.01
@@ -83,6 +96,6 @@ TOY_MODELS: dict[str, ToySpec] = {
     # the embedded default: first attempts at T=1 ≈ 0.4-0.8 correct, greedy ≈ 0.95+
     "arith": ToySpec(),
     # a few training steps only: for tests of the build itself (determinism, caching), seconds
-    "arith-tiny": ToySpec(steps=8, batch_size=8, seq_len=384, hidden_size=32, num_layers=1,
+    "arith-tiny": ToySpec(steps=8, single_steps=4, batch_size=8, seq_len=384, hidden_size=32, num_layers=1,
                           num_heads=2, intermediate_size=64, warmup=2),
 }

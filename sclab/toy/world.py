@@ -24,9 +24,9 @@ from sclab.toy.registry import ToyWorld
 
 SPECIALS = ["<pad>", "<unk>", "<eos>", "<user>", "<assistant>"]
 SYMBOLS = ["+", "-", "*", "=", ";", "?", ">"]
-WORDS = ["again", "wrong", "sure"]
+WORDS = ["again", "confirm", "check", "wrong", "sure", "options"]
 # what the user says in each follow-up turn of the toy dialect
-FOLLOWUPS = {"again": "again", "wrong": "wrong again", "sure": "sure ?"}
+FOLLOWUPS = {"again": "again", "confirm": "confirm", "check": "check", "wrong": "wrong again", "sure": "sure ?"}
 
 
 def vocabulary(world: ToyWorld) -> list[str]:
@@ -74,9 +74,24 @@ def solve(prog: Program, p: int, rng: np.random.Generator | None = None, slip_ra
     return lines
 
 
-def render(lines: list[tuple[int, str, int, int]]) -> str:
+def render(lines: list[tuple[int, str, int, int]], final: int | None = None) -> str:
+    """A solution's text; `final` overrides the answer after `>` (a multiple-choice guess)."""
     body = " ".join(f"{a} {op} {c} = {r} ;" for a, op, c, r in lines)
-    return f"{body} > {lines[-1][3]}"
+    return f"{body} > {lines[-1][3] if final is None else final}"
+
+
+def mc_final(lines, options: list[int] | None, rng: np.random.Generator, exclude: int | None = None) -> int:
+    """The final answer of an attempt: its result, or with options a guess among them when the
+    result is not an option (never `exclude`, the answer being changed, if avoidable)."""
+    r = lines[-1][3]
+    if options is None or (r in options and r != exclude):
+        return r
+    pool = [o for o in options if o != exclude] or list(options)
+    return int(pool[int(rng.integers(0, len(pool)))])
+
+
+def mc_question(question: str, options: list[int]) -> str:
+    return f"{question} options {' '.join(str(o) for o in options)}"
 
 
 def parse_lines(text: str) -> list[tuple[int, str, int, int]] | None:
@@ -121,33 +136,47 @@ def sample_document(rng: np.random.Generator, world: ToyWorld) -> list[tuple[str
     """One pretraining conversation [(role, content), ...] from the world's mix (training split only)."""
     prog = sample_program(rng, world, "train")
     p = world.p
-    attempt = solve(prog, p, rng, world.slip_rate)
     answer = apply_program(prog, p)
-    msgs = [("user", prog.question()), ("assistant", render(attempt))]
+    options = None
+    question = prog.question()
+    if rng.random() < world.mc_rate:
+        wrong = [int(v) for v in rng.permutation([v for v in range(p) if v != answer])[:3]]
+        options = [int(v) for v in rng.permutation([answer] + wrong)]
+        question = mc_question(question, options)
+    attempt = solve(prog, p, rng, world.slip_rate)
+    final = mc_final(attempt, options, rng)
+    msgs = [("user", question), ("assistant", render(attempt, final))]
     if rng.random() >= world.followup_rate:
         return msgs
     names = [n for n, _ in world.followup_weights]
     weights = np.array([w for _, w in world.followup_weights], dtype=float)
+    copy_rates = dict(world.copy_rates)
     n_follow = int(rng.integers(1, world.max_attempts))
     for _ in range(n_follow):
         kind = names[int(rng.choice(len(names), p=weights / weights.sum()))]
-        if kind == "wrong" and attempt[-1][3] == answer:
+        if kind == "wrong" and final == answer:
             kind = "again"  # "wrong" is only ever said after a wrong attempt
-        if kind == "again":
-            new = attempt if rng.random() < world.retry_copy_rate else solve(prog, p, rng, world.slip_rate)
+        if kind in copy_rates:
+            if rng.random() < copy_rates[kind]:
+                new, new_final = attempt, final
+            else:
+                new = solve(prog, p, rng, world.slip_rate)
+                new_final = mc_final(new, options, rng)
         elif kind == "wrong":
             new = solve(prog, p, rng, world.slip_rate)
+            new_final = mc_final(new, options, rng)
         else:  # "sure": the doubt prior
             if rng.random() < world.doubt_change_rate:
+                # a slipped rewrite whose answer differs from the doubted one: a change, not a fix
                 k = int(rng.integers(0, len(attempt)))
                 new = solve(prog, p, rng, world.slip_rate, force_slip_at=k, prefix=attempt[:k])
-                # keep the answer different from the doubted one: a change, not a coincidence
-                while new[-1][3] == attempt[-1][3]:
+                while new[-1][3] == final and options is None:
                     new = solve(prog, p, rng, world.slip_rate, force_slip_at=k, prefix=attempt[:k])
+                new_final = mc_final(new, options, rng, exclude=final)
             else:
-                new = attempt
-        msgs += [("user", FOLLOWUPS[kind]), ("assistant", render(new))]
-        attempt = new
+                new, new_final = attempt, final
+        msgs += [("user", FOLLOWUPS[kind]), ("assistant", render(new, new_final))]
+        attempt, final = new, new_final
     return msgs
 
 
@@ -187,6 +216,17 @@ class ArithTask(Task):
             out.append(Problem(id=f"arith/{split}/{len(out)}", question=q, gold=str(sol[-1][3]),
                                meta={"solution": render(sol), "n": prog.n}))
         return out
+
+    def as_multiple_choice(self, problem: Problem, distractors: list[str], seed: int = 0) -> Problem:
+        """The same problem posed as a choice among the gold answer and 3 distractors (e.g. the
+        model's own wrong answers), in a seeded order."""
+        d = [int(x) for x in dict.fromkeys(distractors) if str(x) != problem.gold][:3]
+        rng = np.random.default_rng([seed, int(problem.gold), len(problem.question)])
+        filler = [v for v in rng.permutation(self.world.p) if v != int(problem.gold) and v not in d]
+        d += [int(v) for v in filler[:3 - len(d)]]
+        options = [int(v) for v in rng.permutation([int(problem.gold)] + d)]
+        return Problem(id=problem.id + "/mc", question=mc_question(problem.question, options), gold=problem.gold,
+                       meta={**problem.meta, "options": options, "distractors": d})
 
     def grade(self, problem: Problem, text: str) -> Grade:
         extracted = extract_final(text)
