@@ -249,6 +249,29 @@ def token_cost(df: pd.DataFrame) -> dict:
     return out
 
 
+def token_edit_distance(a: str, b: str) -> float:
+    """Levenshtein distance between the whitespace tokens of two texts, divided by the longer
+    length (0 = identical, 1 = nothing in common); 0.0 for two empty texts."""
+    x, y = (a or "").split(), (b or "").split()
+    if not x and not y:
+        return 0.0
+    prev = list(range(len(y) + 1))
+    for i, tx in enumerate(x, 1):
+        cur = [i]
+        for j, ty in enumerate(y, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (tx != ty)))
+        prev = cur
+    return prev[-1] / max(len(x), len(y))
+
+
+def edit_distance_rate(df: pd.DataFrame, t1: int = 1, t2: int = 2) -> float:
+    """Mean normalised token edit distance between each sample's attempts t1 and t2 (needs a
+    `response` column): how much of the text the second turn rewrote."""
+    a = df[df.turn == t1].set_index(["problem_id", "sample"])["response"]
+    b = df[df.turn == t2].set_index(["problem_id", "sample"])["response"].reindex(a.index)
+    return float(np.mean([token_edit_distance(x, y) for x, y in zip(a, b)])) if len(a) else float("nan")
+
+
 def truncation_rate(df: pd.DataFrame, turn: int | None = None) -> float:
     """Fraction of records (at `turn`, or all) that hit the token limit (`truncated` column)."""
     _check(df, ["truncated"])

@@ -7,8 +7,8 @@ noun phrase for Huang et al.'s wording, and `{question}` by the question) and "t
 by the world's documented priors, `sclab.toy.registry.ToyWorld`).
 
     >>> from sclab.strategies import get_strategy
-    >>> get_strategy("huang-review").messages("toy")
-    ['check']
+    >>> get_strategy("huang-review").messages("toy", question="7 ; +3 -5 ; 2 ?")
+    ['check 7 ; +3 -5 ; 2 ?']
 """
 from __future__ import annotations
 
@@ -46,14 +46,14 @@ STRATEGIES: dict[str, Strategy] = {s.name: s for s in [
     Strategy(
         "retry", "a plain second attempt (the toy world's neutral retry turn)",
         chat=("Please solve the problem again. {answer_format}",),
-        toy=("again",),
+        toy=("again {question}",),
     ),
     Strategy(
         "huang-review", "Huang et al., Large Language Models Cannot Self-Correct Reasoning Yet, arXiv 2310.01798",
         chat=("Review your previous answer and find problems with your answer.",
               "Based on the problems you found, improve your answer. Please reiterate your answer, "
               "with your final answer {final_answer}"),
-        toy=("check",),  # the toy world has no review step: its nearest turn is the critical re-check
+        toy=("check {question}",),  # the toy world has no review step: its nearest turn is the critical re-check
         note="two user turns: review, then improve; the answer to the second is the new attempt",
     ),
     Strategy(
@@ -61,43 +61,43 @@ STRATEGIES: dict[str, Strategy] = {s.name: s for s in [
         chat=("Give feedback on your previous answer: check each step. If everything is correct, "
               "say exactly \"It is correct.\"",
               "Refine your answer using your feedback. {answer_format}"),
-        toy=("check",),
+        toy=("check {question}",),
         stop_if=r"\bit is correct\b",
         note="feedback then refine; stops (keeps the answer) when the model's own feedback says it is correct",
     ),
     Strategy(
         "cct-reask", "Yang et al., Confidence v.s. Critique, arXiv 2412.19513 (released code: the second turn repeats the question)",
         chat=("{question}\n{answer_format}",),
-        toy=("again",),
+        toy=("again {question}",),
     ),
     Strategy(
         "cct-confident", "a confident re-ask (prompt variant shifting the CL-CS trade-off, arXiv 2412.19513)",
         chat=("{question}\nYour previous answer is probably correct: keep it unless you find a clear mistake. "
               "{answer_format}",),
-        toy=("confirm",),
+        toy=("confirm {question}",),
     ),
     Strategy(
         "cct-critical", "a critical re-ask (prompt variant shifting the CL-CS trade-off, arXiv 2412.19513)",
         chat=("{question}\nYour previous answer may contain mistakes: check every step carefully and correct "
               "any error. {answer_format}",),
-        toy=("check",),
+        toy=("check {question}",),
     ),
     Strategy(
         "score-instruction", "Kumar et al., SCoRe, arXiv 2409.12917 (the self-correction instruction, MATH)",
         chat=("There might be an error in the solution above because of lack of understanding of the question. "
               "Please correct the error, if any, and rewrite the solution. {answer_format}",),
-        toy=("check",),
+        toy=("check {question}",),
     ),
     Strategy(
         "are-you-sure", "sycophancy probe (Sharma et al. arXiv 2310.13548; Huang et al. arXiv 2310.01798)",
         chat=("Are you sure? Think carefully and answer again. {answer_format}",),
-        toy=("sure ?",),
+        toy=("sure ? {question}",),
         note="on the toy world its effect is set by ToyWorld.doubt_change_rate (the doubt prior)",
     ),
     Strategy(
         "oracle-feedback", "oracle feedback, as criticised in Huang et al. arXiv 2310.01798",
         chat=("Your answer is incorrect. Please try again. {answer_format}",),
-        toy=("wrong again",),
+        toy=("wrong again {question}",),
         only_after_wrong=True,
         note="uses the gold label: an upper bound, not self-correction",
     ),

@@ -85,8 +85,33 @@ class QuickstartParams:
     strategy: str = "retry"
 
 
+@dataclass
+class IntrinsicParams:
+    model: str = "toy:arith"       # toy:<name>, a local path or a hub id
+    backend: str = "hf"            # "hf" (transformers, CPU/GPU) or "vllm" (GPU)
+    task: str = "arith"            # a name in sclab.tasks.TASKS (generation)
+    mc_task: str = "arith"         # multiple choice: "arith" (the toy world's options format) or "commonsenseqa"
+    seed: int = 0
+    n_problems: int = 300
+    n_samples: int = 4
+    temperature: float = 1.0
+    max_new_tokens: int = 160
+    batch_size: int = 64
+    strategies: str = "retry,huang-review,self-refine,cct-reask,cct-confident,cct-critical,score-instruction,are-you-sure"
+    rounds: int = 5
+    n_boot: int = 1000
+    doubt_rates: str = "0.0,0.4,0.8"
+    doubt_steps: int = 150
+    sft_train_problems: int = 400
+    sft_budget: int = 600
+    sft_epochs: int = 1
+    sft_lr: float = 0.0003
+    sft_lora: bool = False
+
+
 NOTEBOOK_PARAMS: dict[str, type] = {
     "00_quickstart": QuickstartParams,
+    "01_intrinsic": IntrinsicParams,
 }
 
 BACKENDS = ("hf", "vllm")
@@ -152,7 +177,27 @@ def _check_strategy(value: Any, root: Path) -> str | None:
     return None
 
 
-CHECKS = {"model": _check_model, "backend": _check_backend, "task": _check_task, "strategy": _check_strategy}
+def _check_strategies(value: Any, root: Path) -> str | None:
+    from sclab.strategies import STRATEGIES
+
+    bad = [v for v in str(value).split(",") if v.strip() not in STRATEGIES]
+    if bad or not str(value).strip():
+        return f"unknown strategies {bad}; a comma-separated list of: {', '.join(sorted(STRATEGIES))}"
+    return None
+
+
+def _check_rates(value: Any, root: Path) -> str | None:
+    try:
+        rates = [float(v) for v in str(value).split(",") if v.strip()]
+    except ValueError:
+        return f"{value!r} is not a comma-separated list of numbers"
+    if any(not 0 <= r <= 1 for r in rates):
+        return f"rates must lie in [0, 1], got {rates}"
+    return None
+
+
+CHECKS = {"model": _check_model, "backend": _check_backend, "task": _check_task, "mc_task": _check_task,
+          "strategy": _check_strategy, "strategies": _check_strategies, "doubt_rates": _check_rates}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ TASKS: dict[str, str] = {
     "arith": "sclab.toy.world:ArithTask",
     "gsm8k": "sclab.tasks.gsm8k:GSM8K",
     "math500": "sclab.tasks.math500:MATH500",
+    "commonsenseqa": "sclab.tasks.commonsenseqa:CommonsenseQA",
 }
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import hashlib
 import json
 import math
 import os
@@ -91,6 +92,77 @@ def pack_batch(rng: np.random.Generator, world: ToyWorld, vocab: dict[str, int],
     return ids, labels
 
 
+def table_probe(world: ToyWorld, vocab: dict[str, int], rng: np.random.Generator, n: int = 64):
+    """A function model -> accuracy on the result tokens of `n` held-out clean solutions
+    (teacher forced): how well the arithmetic tables are learned."""
+    import torch
+
+    from sclab.toy.world import render, sample_program, solve
+
+    rows, where = [], []
+    for _ in range(n):
+        prog = sample_program(rng, world, "test")
+        ids, _ = encode_document([("user", prog.question()), ("assistant", render(solve(prog, world.p)))], vocab)
+        rows.append(ids)
+        where.append([i for i in range(len(ids) - 1) if ids[i] == vocab["="]])
+    width = max(map(len, rows))
+    batch = torch.full((n, width), vocab["<pad>"], dtype=torch.long)
+    for i, r in enumerate(rows):
+        batch[i, :len(r)] = torch.tensor(r)
+
+    def accuracy(model) -> float:
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            pred = model(input_ids=batch).logits.argmax(-1)
+        model.train(was_training)
+        hits = [int(pred[i, j]) == rows[i][j + 1] for i in range(n) for j in where[i]]
+        return sum(hits) / len(hits)
+
+    return accuracy
+
+
+def _step(model, opt, ids: np.ndarray, labels: np.ndarray, lr: float) -> float:
+    """One AdamW step on a packed batch; returns the loss."""
+    import torch
+
+    for g in opt.param_groups:
+        g["lr"] = lr
+    loss = model(input_ids=torch.from_numpy(ids), labels=torch.from_numpy(labels)).loss
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return loss.item()
+
+
+def continue_pretraining(model, tokenizer, world: ToyWorld, steps: int = 150, lr: float = 1e-3,
+                         batch_size: int = 8, seq_len: int = 384, seed: int = 0, progress: bool = True):
+    """A copy of a toy model trained `steps` more steps on another world's mix - e.g. a different
+    doubt prior - to show what a pretraining prior does to a self-correction metric. The
+    caller's model is not changed. ~150 steps ≈ 30 s on 2 cores."""
+    import copy
+
+    import torch
+
+    model = copy.deepcopy(model)
+    vocab = tokenizer.get_vocab()
+    torch.manual_seed(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.01)
+    rng = np.random.default_rng(seed)
+    model.train()
+    it = range(steps)
+    if progress:
+        from tqdm.auto import tqdm
+        it = tqdm(it, desc="continued pretraining", unit="step")
+    for _ in it:
+        _step(model, opt, *pack_batch(rng, world, vocab, batch_size, seq_len), lr)
+    model.eval()
+    tag = hashlib.sha256(repr((world, steps, lr, batch_size, seq_len, seed)).encode()).hexdigest()[:8]
+    model.sclab_spec = f"{getattr(model, 'sclab_spec', 'toy')}+cpt[{tag}]"
+    return model
+
+
 def train(spec: ToySpec, out_dir: Path, progress: bool = True) -> dict:
     """Train `spec` from scratch and save model + tokenizer to `out_dir`. Returns training stats."""
     import torch
@@ -114,36 +186,45 @@ def train(spec: ToySpec, out_dir: Path, progress: bool = True) -> dict:
         opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, betas=(0.9, 0.95),
                                 weight_decay=spec.weight_decay)
 
-        def lr_at(step: int) -> float:  # linear warmup, cosine decay to 10%
+        def lr_at(step: int, mixed_from: int | None) -> float:
+            # warmup, constant through phase 1, cosine decay to 10% over phase 2
             if step < spec.warmup:
                 return spec.lr * (step + 1) / spec.warmup
-            frac = (step - spec.warmup) / max(1, spec.steps - spec.warmup)
+            if mixed_from is None:
+                return spec.lr
+            frac = min(1.0, (step - mixed_from) / max(1, spec.mixed_steps))
             return spec.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
 
         rng = np.random.default_rng(spec.seed)
         single = dataclasses.replace(spec.world, followup_rate=0.0)
+        probe = table_probe(spec.world, vocab, np.random.default_rng(spec.seed + 1))
         model.train()
-        t0, n_tok, losses = time.time(), 0, []
+        t0, n_tok, losses, probes = time.time(), 0, [], []
+        mixed_from: int | None = None
         bar = None
         if progress:
             from tqdm.auto import tqdm
-            bar = tqdm(total=spec.steps, desc="building toy model", unit="step")
-        for step in range(spec.steps):
-            world = single if step < spec.single_steps else spec.world
-            ids, labels = pack_batch(rng, world, vocab, spec.batch_size, spec.seq_len)
-            ids_t, lab_t = torch.from_numpy(ids), torch.from_numpy(labels)
-            for g in opt.param_groups:
-                g["lr"] = lr_at(step)
-            loss = model(input_ids=ids_t, labels=lab_t).loss
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
+            bar = tqdm(total=spec.max_single_steps + spec.mixed_steps, desc="building toy model", unit="step")
+        step = 0
+        while mixed_from is None or step < mixed_from + spec.mixed_steps:
+            if mixed_from is None and step >= spec.max_single_steps:
+                mixed_from = step  # the tables did not reach the target: go on with the mix anyway
+            world, width = (single, spec.single_seq_len) if mixed_from is None else (spec.world, spec.seq_len)
+            ids, labels = pack_batch(rng, world, vocab, spec.batch_size, width)
+            losses.append(_step(model, opt, ids, labels, lr_at(step, mixed_from)))
             n_tok += int((ids != vocab["<pad>"]).sum())
-            losses.append(loss.item())
+            step += 1
+            if mixed_from is None and step % 25 == 0:
+                acc = probe(model)
+                probes.append((step, round(acc, 4)))
+                if acc >= spec.table_accuracy:
+                    mixed_from = step
+                    if bar:
+                        bar.total = step + spec.mixed_steps
+                        bar.refresh()
             if bar:
                 bar.update(1)
-                bar.set_postfix(loss=f"{losses[-1]:.3f}")
+                bar.set_postfix(loss=f"{losses[-1]:.3f}", phase="tables" if mixed_from is None else "mix")
         if bar:
             bar.close()
         wall = time.time() - t0
@@ -152,7 +233,8 @@ def train(spec: ToySpec, out_dir: Path, progress: bool = True) -> dict:
         model.generation_config.eos_token_id = vocab["<eos>"]
         model.save_pretrained(out_dir)
         tokenizer.save_pretrained(out_dir)
-        stats = {"params": n_params, "steps": spec.steps, "tokens": n_tok, "wall_s": round(wall, 1),
+        stats = {"params": n_params, "steps": step, "single_steps": mixed_from, "table_probe": probes,
+                 "table_accuracy": probe(model), "tokens": n_tok, "wall_s": round(wall, 1),
                  "tokens_per_s": round(n_tok / wall), "final_loss": float(np.mean(losses[-20:])),
                  "fingerprint": spec.fingerprint()}
         (out_dir / "sclab_toy.json").write_text(json.dumps(stats, indent=1))

@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 
 # bump when the world or the trainer changes in a way that changes the weights
-RECIPE_VERSION = 2
+RECIPE_VERSION = 6
 
 
 @dataclass(frozen=True)
@@ -36,20 +36,24 @@ class ToyWorld:
     # later lines follow ("Physics of Language Models 2.2", arXiv 2408.16293), so sampled
     # first attempts contain slips that a second look can find.
     slip_rate: float = 0.05
-    # Follow-up turns in pretraining. A neutral base: after "again" a retry is a copy of the
-    # previous attempt or an independent attempt with the same slip rate, never a fix, so the
-    # base model's intrinsic Δ ≈ 0 with balanced i→c and c→i.
+    # Follow-up turns in pretraining. A neutral base: after "again" a retry keeps the previous
+    # answer or is an independent attempt with the same slip rate, never a fix, so the base
+    # model's intrinsic Δ ≈ 0 with balanced i→c and c→i. Keeping is a restatement without
+    # working, `same > r`: a verbatim copy of a slipped solution was not learned in 5 CPU
+    # minutes (the arithmetic overrode the copy at the slip, an implicit fix: Δ +0.06).
     followup_rate: float = 0.8       # fraction of documents with at least one follow-up
     max_attempts: int = 4            # attempts per pretraining document (multi-round episodes)
-    # P(copy) after each retry word; otherwise an independent attempt. The words differ only in
+    # P(keep the answer) after each retry word; otherwise an independent attempt. The words differ only in
     # this prior, which is what lets prompt variants shift the CL-CS trade-off (arXiv 2412.19513):
     # "confirm" (a confident prompt) copies more, "check" (a critical prompt) re-solves more.
     copy_rates: tuple[tuple[str, float], ...] = (("again", 0.5), ("confirm", 0.8), ("check", 0.2))
     # After "wrong" (oracle feedback, only ever after a wrong attempt) the next attempt is an
     # independent one: the oracle-retry fix rate measures how many errors a fresh attempt fixes.
     # The doubt prior (Huang et al. arXiv 2310.01798; sycophancy): after "sure ?" pretraining
-    # text changes its answer with this probability (a slipped rewrite of the previous
-    # attempt, so a change rarely lands on the right answer), else repeats it.
+    # text restates its answer flipped to another value with this probability, else keeps it:
+    # a change under pressure, which lands on the right answer only by chance. (A subtler
+    # version - a slipped rewrite - was not learned in 5 CPU minutes: "sure ?" then behaved
+    # exactly like "again".)
     doubt_change_rate: float = 0.4
     followup_weights: tuple[tuple[str, float], ...] = (("again", 0.35), ("confirm", 0.12), ("check", 0.12),
                                                        ("sure", 0.16), ("wrong", 0.25))
@@ -69,16 +73,17 @@ class ToySpec:
     num_heads: int = 4
     intermediate_size: int = 384
     max_position: int = 1024
-    # 1600 x 8 rows x ~330 tokens ≈ 4.2M tokens ≈ 5 CPU minutes on 2 threads. Optimizer steps
-    # matter more than tokens here: the mod-13 tables sit on a plateau (result tokens at chance)
-    # until ~400 steps, then are learned within ~200; 16-row batches with a faster decay stayed
-    # on the plateau after 600 steps, and 700 mixed steps left retries noisier than first
-    # attempts (Δ -0.10: copying and the follow-up words were not yet learned)
-    steps: int = 1600
-    # curriculum: the first steps see single attempts only, so the tables are learned before
-    # follow-up turns (mostly copies) dilute the arithmetic; the follow-up behaviour - and so
-    # the neutral base - comes from the full mix in the remaining steps
-    single_steps: int = 500
+    # Two phases. 1) Single attempts only, until the tables are learned: every 25 steps the
+    # result tokens of 64 held-out clean solutions are checked (teacher forced) and the phase
+    # ends once they reach `table_accuracy` (a seed-dependent ~200-600 steps; at most
+    # `max_single_steps`). 2) `mixed_steps` on the full mix, where copying and the follow-up
+    # words - and so the neutral base - are learned. Without phase 1, follow-up turns (mostly
+    # copies) diluted the arithmetic and the tables stayed half-learned after 5 CPU minutes;
+    # with only 700 mixed steps, retries were noisier than first attempts (Δ -0.10).
+    max_single_steps: int = 1200
+    table_accuracy: float = 0.98     # 64 solutions x ~7 results: the probe's own noise is ~±0.01
+    single_seq_len: int = 192        # phase-1 rows (single attempts are ≤ 60 tokens): faster steps
+    mixed_steps: int = 1000
     batch_size: int = 8
     seq_len: int = 384               # rows hold whole documents (longest ≈ 330 tokens)
     lr: float = 2e-3
@@ -96,6 +101,6 @@ TOY_MODELS: dict[str, ToySpec] = {
     # the embedded default: first attempts at T=1 ≈ 0.4-0.8 correct, greedy ≈ 0.95+
     "arith": ToySpec(),
     # a few training steps only: for tests of the build itself (determinism, caching), seconds
-    "arith-tiny": ToySpec(steps=8, single_steps=4, batch_size=8, seq_len=384, hidden_size=32, num_layers=1,
+    "arith-tiny": ToySpec(max_single_steps=4, mixed_steps=4, batch_size=8, seq_len=384, hidden_size=32, num_layers=1,
                           num_heads=2, intermediate_size=64, warmup=2),
 }

@@ -1,9 +1,13 @@
 """The toy world's task: iterated programs mod p with step-by-step solutions and an exact grader.
 
-A problem `x0 ; op1 c1 op2 c2 ; n ?` is solved line by line, `a op c = r ;`, applying op1 then
+A problem `x0 ; op1c1 op2c2 ; n ?` is solved line by line, `a opc = r ;`, applying op1 then
 op2 n times mod p, with the final answer after `>`:
 
-    7 ; + 3 * 5 ; 2 ?   ->   7 + 3 = 10 ; 10 * 5 = 11 ; 11 + 3 = 1 ; 1 * 5 = 5 ; > 5
+    7 ; +3 -5 ; 2 ?   ->   7 +3 = 10 ; 10 -5 = 5 ; 5 +3 = 8 ; 8 -5 = 3 ; > 3
+
+An operation with its operand is one token (`+3`): each result is then a two-token lookup
+(a, +3), which a small transformer learns reliably in minutes; with `+` and `3` as separate
+tokens the three-token lookup sat on a loss plateau for a seed-dependent number of steps.
 
 Pretraining documents (`sample_document`) carry slips at rate ε and follow-up turns whose
 behaviour is set by the world's priors (see `sclab.toy.registry.ToyWorld`).
@@ -23,14 +27,22 @@ from sclab.tasks.base import Grade, Problem, Task
 from sclab.toy.registry import ToyWorld
 
 SPECIALS = ["<pad>", "<unk>", "<eos>", "<user>", "<assistant>"]
-SYMBOLS = ["+", "-", "*", "=", ";", "?", ">"]
-WORDS = ["again", "confirm", "check", "wrong", "sure", "options"]
-# what the user says in each follow-up turn of the toy dialect
+SYMBOLS = ["=", ";", "?", ">"]
+WORDS = ["again", "confirm", "check", "wrong", "sure", "options", "same"]
+# what the user says in each follow-up turn of the toy dialect; the question follows the words,
+# as in the CCT paper's released code (the second turn repeats the question): without it a
+# fresh second attempt had to fetch x0 from the far start of the conversation and began from
+# a wrong number a third of the time (accuracy 0.41 against 0.67 for first attempts)
 FOLLOWUPS = {"again": "again", "confirm": "confirm", "check": "check", "wrong": "wrong again", "sure": "sure ?"}
 
 
+def followup(kind: str, question: str) -> str:
+    return f"{FOLLOWUPS[kind]} {question}"
+
+
 def vocabulary(world: ToyWorld) -> list[str]:
-    return SPECIALS + [str(i) for i in range(world.p)] + SYMBOLS + WORDS
+    ops = [f"{op}{c}" for op in world.ops for c in range(1, world.p)]
+    return SPECIALS + [str(i) for i in range(world.p)] + ops + SYMBOLS + WORDS
 
 
 @dataclass(frozen=True)
@@ -40,7 +52,7 @@ class Program:
     n: int
 
     def question(self) -> str:
-        body = " ".join(f"{op} {c}" for op, c in self.ops)
+        body = " ".join(f"{op}{c}" for op, c in self.ops)
         return f"{self.x0} ; {body} ; {self.n} ?"
 
 
@@ -52,6 +64,13 @@ def apply(op: str, a: int, c: int, p: int) -> int:
     if op == "*":
         return (a * c) % p
     raise ValueError(f"unknown op {op!r}")
+
+
+def parse_question(question: str) -> Program:
+    """The Program of a question (options of a multiple-choice question are ignored)."""
+    x0, ops, n = question.split(" ?")[0].split(" ; ")
+    o = ops.split()
+    return Program(int(x0), tuple((t[0], int(t[1:])) for t in o), int(n))
 
 
 def solve(prog: Program, p: int, rng: np.random.Generator | None = None, slip_rate: float = 0.0,
@@ -74,9 +93,12 @@ def solve(prog: Program, p: int, rng: np.random.Generator | None = None, slip_ra
     return lines
 
 
-def render(lines: list[tuple[int, str, int, int]], final: int | None = None) -> str:
-    """A solution's text; `final` overrides the answer after `>` (a multiple-choice guess)."""
-    body = " ".join(f"{a} {op} {c} = {r} ;" for a, op, c, r in lines)
+def render(lines: list[tuple[int, str, int, int]] | None, final: int | None = None) -> str:
+    """A solution's text; `final` overrides the answer after `>` (a multiple-choice guess).
+    `lines=None` is a restatement of an answer without working: `same > final`."""
+    if lines is None:
+        return f"same > {final}"
+    body = " ".join(f"{a} {op}{c} = {r} ;" for a, op, c, r in lines)
     return f"{body} > {lines[-1][3] if final is None else final}"
 
 
@@ -102,10 +124,10 @@ def parse_lines(text: str) -> list[tuple[int, str, int, int]] | None:
         tok = chunk.split()
         if not tok:
             continue
-        if len(tok) != 5 or tok[3] != "=":
+        if len(tok) != 4 or tok[2] != "=" or len(tok[1]) < 2:
             return None
         try:
-            out.append((int(tok[0]), tok[1], int(tok[2]), int(tok[4])))
+            out.append((int(tok[0]), tok[1][0], int(tok[1][1:]), int(tok[3])))
         except ValueError:
             return None
     return out
@@ -156,27 +178,19 @@ def sample_document(rng: np.random.Generator, world: ToyWorld) -> list[tuple[str
         kind = names[int(rng.choice(len(names), p=weights / weights.sum()))]
         if kind == "wrong" and final == answer:
             kind = "again"  # "wrong" is only ever said after a wrong attempt
-        if kind in copy_rates:
-            if rng.random() < copy_rates[kind]:
-                new, new_final = attempt, final
-            else:
-                new = solve(prog, p, rng, world.slip_rate)
-                new_final = mc_final(new, options, rng)
-        elif kind == "wrong":
-            new = solve(prog, p, rng, world.slip_rate)
-            new_final = mc_final(new, options, rng)
-        else:  # "sure": the doubt prior
+        if kind == "wrong" or (kind in copy_rates and rng.random() >= copy_rates[kind]):
+            # an independent attempt with the same slip rate
+            attempt = solve(prog, p, rng, world.slip_rate)
+            final = mc_final(attempt, options, rng)
+            text = render(attempt, final)
+        elif kind in copy_rates:
+            text = render(None, final)  # keeps its answer: "same > r"
+        else:  # "sure": the doubt prior - under pressure the answer may flip, without new working
             if rng.random() < world.doubt_change_rate:
-                # a slipped rewrite whose answer differs from the doubted one: a change, not a fix
-                k = int(rng.integers(0, len(attempt)))
-                new = solve(prog, p, rng, world.slip_rate, force_slip_at=k, prefix=attempt[:k])
-                while new[-1][3] == final and options is None:
-                    new = solve(prog, p, rng, world.slip_rate, force_slip_at=k, prefix=attempt[:k])
-                new_final = mc_final(new, options, rng, exclude=final)
-            else:
-                new, new_final = attempt, final
-        msgs += [("user", FOLLOWUPS[kind]), ("assistant", render(new, new_final))]
-        attempt, final = new, new_final
+                pool = [v for v in (options or range(p)) if v != final]
+                final = int(pool[int(rng.integers(0, len(pool)))])
+            text = render(None, final)
+        msgs += [("user", followup(kind, question)), ("assistant", text)]
     return msgs
 
 

@@ -152,11 +152,16 @@ def _critique_pairs(right, wrong, rng):
     return pairs, skipped
 
 
-def _retry(retry_message) -> list[Message]:
+def _retry(retry_message):
+    """problem -> [the user's retry turn]. `retry_message` is a str, or a function of the problem
+    for turns that restate the question (the toy dialect, cct-reask)."""
+    if callable(retry_message):
+        return lambda problem: [{"role": "user", "content": retry_message(problem)}]
     if not isinstance(retry_message, str) or not retry_message.strip():
-        raise ValueError(f"retry_message must be the user's retry turn as a non-empty str (e.g. "
-                         f"get_strategy('retry').messages(task.dialect)[0]), got {retry_message!r}")
-    return [{"role": "user", "content": retry_message}]
+        raise ValueError(f"retry_message must be the user's retry turn as a non-empty str or a function of the "
+                         f"problem (e.g. lambda p: get_strategy('retry').messages(task.dialect, question=p.question)[0]),"
+                         f" got {retry_message!r}")
+    return lambda problem: [{"role": "user", "content": retry_message}]
 
 
 # ---------------------------------------------------------------- builders
@@ -171,7 +176,7 @@ def vanilla_sft(records, problems: Sequence[Problem], task: Task, n: int | None 
     return _finish(examples, rng, {"vanilla": len(examples), "available_vanilla": len(right)})
 
 
-def cct_sft(records, problems: Sequence[Problem], task: Task, retry_message: str, n: int | None = None,
+def cct_sft(records, problems: Sequence[Problem], task: Task, retry_message, n: int | None = None,
             seed: int = 0, mask_first: bool = False, balance: bool = True):
     """CCT (arXiv 2412.19513): [question, attempt 1, retry] -> attempt 2 from the model's own first attempts.
 
@@ -186,7 +191,8 @@ def cct_sft(records, problems: Sequence[Problem], task: Task, retry_message: str
     pairs, skipped = _critique_pairs(right, wrong, rng)
     pools = {"confidence": [(pid, r, r) for pid, r in right], "critique": pairs}
     picked = _take(pools, n, rng, balance)
-    examples = [_example(kind, by_id[pid], task, [{"role": "assistant", "content": a1}] + retry, a2, mask_first)
+    examples = [_example(kind, by_id[pid], task, [{"role": "assistant", "content": a1}] + retry(by_id[pid]), a2,
+                         mask_first)
                 for kind, items in picked.items() for pid, a1, a2 in items]
     counts = {"confidence": len(picked["confidence"]), "critique": len(picked["critique"]),
               "available_confidence": len(pools["confidence"]), "available_critique": len(pairs),
@@ -194,7 +200,7 @@ def cct_sft(records, problems: Sequence[Problem], task: Task, retry_message: str
     return _finish(examples, rng, counts)
 
 
-def pair_sft(records, problems: Sequence[Problem], task: Task, retry_message: str, n: int | None = None,
+def pair_sft(records, problems: Sequence[Problem], task: Task, retry_message, n: int | None = None,
              seed: int = 0, mask_first: bool = True):
     """Pair-SFT (the SCoRe baseline, arXiv 2409.12917): [question, wrong attempt, retry] -> a right
     attempt of the same problem; the critique half of `cct_sft`, loss on the right attempt by default."""
@@ -204,7 +210,8 @@ def pair_sft(records, problems: Sequence[Problem], task: Task, retry_message: st
     by_id, right, wrong = _first_attempts(records, problems)
     pairs, skipped = _critique_pairs(right, wrong, rng)
     pick = _take({"pair": pairs}, n, rng, balance=False)["pair"]
-    examples = [_example("pair", by_id[pid], task, [{"role": "assistant", "content": a1}] + retry, a2, mask_first)
+    examples = [_example("pair", by_id[pid], task, [{"role": "assistant", "content": a1}] + retry(by_id[pid]), a2,
+                         mask_first)
                 for pid, a1, a2 in pick]
     return _finish(examples, rng, {"pair": len(examples), "available_pair": len(pairs),
                                    "wrong_without_right_sample": skipped})

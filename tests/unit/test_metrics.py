@@ -320,3 +320,24 @@ def test_docstring_examples():
     # the module's examples are part of its contract
     result = doctest.testmod(M)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("a, b, expected", [
+    ("1 +2 = 3", "1 +2 = 3", 0.0),          # identical
+    ("1 +2 = 3", "1 +2 = 4", 0.25),         # one substitution in four tokens
+    ("same > 5", "1 +2 = 3 ; > 5", 5 / 7),  # ">" and "5" shared: 1 substitution + 4 insertions over 7 tokens
+    ("", "", 0.0),                          # nothing to compare
+    ("a b", "", 1.0),                       # everything deleted
+])
+def test_token_edit_distance(a, b, expected):
+    from sclab.metrics import token_edit_distance
+
+    assert token_edit_distance(a, b) == pytest.approx(expected)
+
+
+def test_edit_distance_rate_pairs_turns():
+    from sclab.metrics import edit_distance_rate
+
+    df = pd.DataFrame({"problem_id": ["p", "p", "q", "q"], "sample": [0, 0, 0, 0], "turn": [1, 2, 1, 2],
+                       "response": ["a b", "a c", "x", "x"], "correct": [1, 1, 0, 0]})
+    assert edit_distance_rate(df) == pytest.approx((0.5 + 0.0) / 2)  # one of two tokens changed; unchanged

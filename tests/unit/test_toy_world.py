@@ -5,14 +5,14 @@ import pytest
 from sclab.toy.build import encode_document, make_tokenizer
 from sclab.toy.registry import TOY_MODELS, ToyWorld
 from sclab.toy.world import (ArithTask, Program, extract_final, first_wrong_line, is_test_program, parse_lines,
-                             render, sample_document, solve)
+                             parse_question, render, sample_document, solve)
 
 pytestmark = pytest.mark.unit
 W = ToyWorld()
 
 
 @pytest.mark.parametrize("prog, lines", [
-    # 7+3=10, 10*5=50=11 (mod 13): one repetition, two lines
+    # 7+3=10, 10*5=50=11 (mod 13): one repetition, two lines (solve knows "*" too)
     (Program(7, (("+", 3), ("*", 5)), 1), [(7, "+", 3, 10), (10, "*", 5, 11)]),
     # 2-5=-3=10, 10+1=11, 11-5=6, 6+1=7
     (Program(2, (("-", 5), ("+", 1)), 2), [(2, "-", 5, 10), (10, "+", 1, 11), (11, "-", 5, 6), (6, "+", 1, 7)]),
@@ -29,7 +29,7 @@ def test_slip_rate_matches_epsilon():
     # per-line slip frequency over 20k lines should be ε = 0.05 within sampling error (±0.01)
     rng = np.random.default_rng(0)
     slips = total = 0
-    prog = Program(3, (("+", 4), ("*", 2)), 5)
+    prog = Program(3, (("+", 4), ("-", 2)), 5)
     for _ in range(2000):
         lines = solve(prog, 13, rng, 0.05)
         for a, op, c, r in lines:
@@ -45,9 +45,7 @@ def test_held_out_programs_never_in_pretraining():
     for _ in range(3000):
         doc = sample_document(rng, W)
         assert doc[0][1].split(" options")[0] not in test_qs
-        x0, ops, n = doc[0][1].split(" ?")[0].split(" ; ")
-        o = ops.split()
-        assert not is_test_program(Program(int(x0), ((o[0], int(o[1])), (o[2], int(o[3]))), int(n)), W)
+        assert not is_test_program(parse_question(doc[0][1]), W)
 
 
 def test_neutral_base_mix():
@@ -59,17 +57,16 @@ def test_neutral_base_mix():
     trans = {}   # (n, a1 right) -> [retries, right at 2]
     for _ in range(30000):
         doc = sample_document(rng, W)
-        x0, ops, reps = doc[0][1].split(" ?")[0].split(" ; ")
-        o = ops.split()
-        n = int(reps)
+        prog = parse_question(doc[0][1])
+        n = prog.n
         if "options" in doc[0][1]:
             continue  # multiple choice: a guess can land on the answer
-        gold = str(solve(Program(int(x0), ((o[0], int(o[1])), (o[2], int(o[3]))), n), 13)[-1][3])
+        gold = str(solve(prog, 13)[-1][3])
         f = first.setdefault(n, [0, 0])
         f[0] += 1
         f[1] += extract_final(doc[1][1]) == gold
         for k in range(1, len(doc) - 2, 2):
-            if doc[k + 1][1] == "again":
+            if doc[k + 1][1].startswith("again "):
                 t = trans.setdefault((n, extract_final(doc[k][1]) == gold), [0, 0])
                 t[0] += 1
                 t[1] += extract_final(doc[k + 2][1]) == gold
@@ -131,3 +128,37 @@ def test_problems_deterministic_and_split():
 
 def test_registry_fingerprints_differ():
     assert TOY_MODELS["arith"].fingerprint() != TOY_MODELS["arith-tiny"].fingerprint()
+
+
+def test_doubt_prior_flips_the_answer_without_new_working():
+    # after "sure ?" the answer is restated ("same > r"), flipped at doubt_change_rate
+    rng = np.random.default_rng(4)
+    flips = n = 0
+    for _ in range(20000):
+        doc = sample_document(rng, W)
+        for k in range(1, len(doc) - 2, 2):
+            if doc[k + 1][1].startswith("sure ? "):
+                before, after = doc[k][1], doc[k + 2][1]
+                assert after.startswith("same > ")
+                flips += extract_final(before) != extract_final(after)
+                n += 1
+    rate = W.doubt_change_rate
+    assert abs(flips / n - rate) < 4 * np.sqrt(rate * (1 - rate) / n)
+
+
+def test_multiple_choice_problem():
+    t = ArithTask()
+    p = t.problems(1, seed=9)[0]
+    mc = t.as_multiple_choice(p, ["1", "1", p.gold])   # duplicates and the gold are not distractors
+    opts = mc.meta["options"]
+    assert len(opts) == 4 and int(p.gold) in opts and len(set(opts)) == 4
+    assert mc.question == p.question + " options " + " ".join(map(str, opts))
+    assert t.grade(mc, p.meta["solution"]).correct
+
+
+def test_followups_restate_the_question():
+    rng = np.random.default_rng(6)
+    for _ in range(300):
+        doc = sample_document(rng, W)
+        for role, content in doc[2::2]:
+            assert role == "user" and content.endswith(doc[0][1])
