@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 
 # bump when the world or the trainer changes in a way that changes the weights
-RECIPE_VERSION = 6
+RECIPE_VERSION = 7
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class ToyWorld:
     followup_weights: tuple[tuple[str, float], ...] = (("again", 0.35), ("confirm", 0.12), ("check", 0.12),
                                                        ("sure", 0.16), ("wrong", 0.25))
     # Multiple choice: this fraction of documents lists 4 options (the answer + 3 distractors)
-    # after the question; the solution is worked as usual and the final answer is the computed
+    # before the question; the solution is worked as usual and the final answer is the computed
     # result if it is an option, else a guess among the options.
     mc_rate: float = 0.15
 

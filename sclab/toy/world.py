@@ -68,6 +68,8 @@ def apply(op: str, a: int, c: int, p: int) -> int:
 
 def parse_question(question: str) -> Program:
     """The Program of a question (options of a multiple-choice question are ignored)."""
+    if question.startswith("options"):
+        question = question.split(" ; ", 1)[1]
     x0, ops, n = question.split(" ?")[0].split(" ; ")
     o = ops.split()
     return Program(int(x0), tuple((t[0], int(t[1:])) for t in o), int(n))
@@ -113,7 +115,9 @@ def mc_final(lines, options: list[int] | None, rng: np.random.Generator, exclude
 
 
 def mc_question(question: str, options: list[int]) -> str:
-    return f"{question} options {' '.join(str(o) for o in options)}"
+    # options first: the solution then starts right after the question, as in open generation
+    # (options after the question moved x0 further back and the model began from a wrong number)
+    return f"options {' '.join(str(o) for o in options)} ; {question}"
 
 
 def parse_lines(text: str) -> list[tuple[int, str, int, int]] | None:

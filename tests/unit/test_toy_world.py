@@ -44,7 +44,7 @@ def test_held_out_programs_never_in_pretraining():
     test_qs = {p.question for p in task.problems(300)}
     for _ in range(3000):
         doc = sample_document(rng, W)
-        assert doc[0][1].split(" options")[0] not in test_qs
+        assert parse_question(doc[0][1]).question() not in test_qs
         assert not is_test_program(parse_question(doc[0][1]), W)
 
 
@@ -152,7 +152,7 @@ def test_multiple_choice_problem():
     mc = t.as_multiple_choice(p, ["1", "1", p.gold])   # duplicates and the gold are not distractors
     opts = mc.meta["options"]
     assert len(opts) == 4 and int(p.gold) in opts and len(set(opts)) == 4
-    assert mc.question == p.question + " options " + " ".join(map(str, opts))
+    assert mc.question == "options " + " ".join(map(str, opts)) + " ; " + p.question
     assert t.grade(mc, p.meta["solution"]).correct
 
 
