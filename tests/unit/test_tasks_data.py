@@ -227,3 +227,22 @@ def test_math500_wrong_boxed_answers_grade_incorrect(math500):
     problems = math500.problems(40, seed=0)  # 40 keeps the sympy work around a second
     wrong = [p.meta["unique_id"] for p in problems if math500.grade(p, f"\\boxed{{{p.gold} + 1}}").correct]
     assert wrong == []
+
+
+def test_gsm8k_extraction_report_side_by_side(data_dir):
+    import pandas as pd
+
+    from sclab.tasks.gsm8k import GSM8K
+
+    task = GSM8K()
+    probs = task.problems(3, seed=1)
+    g = [p.gold for p in probs]
+    df = pd.DataFrame({"problem_id": [p.id for p in probs],
+                       "response": [f"#### {g[0]}",                    # every rule right
+                                    f"so {g[1]} it is, i.e. {g[1]}",   # no ####: strict fails, the others read the number
+                                    "I do not know"]})                 # nothing to extract anywhere
+    rep = task.extraction_report(df, probs)
+    assert rep["strict"] == {"accuracy": 1 / 3, "extraction_failure_rate": 2 / 3}
+    assert rep["flexible"]["accuracy"] == pytest.approx(2 / 3)
+    assert rep["math_verify"]["accuracy"] == pytest.approx(2 / 3)
+    assert rep["math_verify"]["extraction_failure_rate"] == pytest.approx(1 / 3)
