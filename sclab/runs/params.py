@@ -72,7 +72,9 @@ def outputs_root(path: str | os.PathLike | None = None) -> Path:
 
 
 @dataclass
-class QuickstartParams:
+class EpisodeParams:
+    """What every episode notebook has; each notebook's dataclass adds its own fields."""
+
     model: str = "toy:arith"       # toy:<name>, a local path or a hub id
     backend: str = "hf"            # "hf" (transformers, CPU/GPU) or "vllm" (GPU)
     task: str = "arith"            # a name in sclab.tasks.TASKS
@@ -82,21 +84,16 @@ class QuickstartParams:
     temperature: float = 1.0
     max_new_tokens: int = 160
     batch_size: int = 64
+
+
+@dataclass
+class QuickstartParams(EpisodeParams):
     strategy: str = "retry"
 
 
 @dataclass
-class IntrinsicParams:
-    model: str = "toy:arith"       # toy:<name>, a local path or a hub id
-    backend: str = "hf"            # "hf" (transformers, CPU/GPU) or "vllm" (GPU)
-    task: str = "arith"            # a name in sclab.tasks.TASKS (generation)
+class IntrinsicParams(EpisodeParams):
     mc_task: str = "arith"         # multiple choice: "arith" (the toy world's options format) or "commonsenseqa"
-    seed: int = 0
-    n_problems: int = 300
-    n_samples: int = 4
-    temperature: float = 1.0
-    max_new_tokens: int = 160
-    batch_size: int = 64
     strategies: str = "retry,huang-review,self-refine,cct-reask,cct-confident,cct-critical,score-instruction,are-you-sure"
     rounds: int = 5
     n_boot: int = 1000

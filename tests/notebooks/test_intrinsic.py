@@ -1,26 +1,16 @@
 """01_intrinsic through `sclab run` with the quick preset: the issue's acceptance checks as metric ranges."""
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+from conftest import metrics_of, run_quick
 
 pytestmark = pytest.mark.notebooks
-ROOT = Path(__file__).resolve().parents[2]
 CI_KEYS = ["acc_t1", "acc_t2", "delta", "delta_i2c", "delta_c2i", "cl", "cs", "rss"]
 
 
 @pytest.fixture(scope="module")
 def metrics(tmp_path_factory):
-    out = tmp_path_factory.mktemp("outputs")
-    cmd = [sys.executable, "-m", "sclab.cli", "run", "01_intrinsic", "--preset", "quick", "--outputs", str(out)]
-    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1500, env=os.environ.copy())
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    run = out / "01_intrinsic" / "quick"
+    run = run_quick("01_intrinsic", tmp_path_factory.mktemp("outputs"))
     assert (run / "figures" / "cl_cs_tradeoff.png").exists() and (run / "records.jsonl").exists()
-    return json.loads((run / "metrics.json").read_text())["metrics"]
+    return metrics_of(run)
 
 
 def test_every_strategy_has_metrics_with_cis(metrics):

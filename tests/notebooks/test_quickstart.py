@@ -1,23 +1,15 @@
 """00_quickstart through `sclab run` with the quick preset: every output file, metrics in range."""
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from conftest import run_quick
 
 pytestmark = pytest.mark.notebooks
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("outputs")
-    cmd = [sys.executable, "-m", "sclab.cli", "run", "00_quickstart", "--preset", "quick", "--outputs", str(out)]
-    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1500, env=os.environ.copy())
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    return out / "00_quickstart" / "quick"
+    return run_quick("00_quickstart", tmp_path_factory.mktemp("outputs"))
 
 
 def test_every_output_file(run_dir):
