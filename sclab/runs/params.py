@@ -177,9 +177,11 @@ def _check_strategy(value: Any, root: Path) -> str | None:
 def _check_strategies(value: Any, root: Path) -> str | None:
     from sclab.strategies import STRATEGIES
 
-    bad = [v for v in str(value).split(",") if v.strip() not in STRATEGIES]
+    # oracle feedback needs oracle stopping: it has no place in a list of intrinsic strategies
+    intrinsic = sorted(n for n, st in STRATEGIES.items() if not st.only_after_wrong)
+    bad = [v for v in str(value).split(",") if v.strip() not in intrinsic]
     if bad or not str(value).strip():
-        return f"unknown strategies {bad}; a comma-separated list of: {', '.join(sorted(STRATEGIES))}"
+        return f"unknown or non-intrinsic strategies {bad}; a comma-separated list of: {', '.join(intrinsic)}"
     return None
 
 
