@@ -66,6 +66,8 @@ class HFBackend:
         return fingerprint(self.model)
 
     def encode(self, conversation) -> list[int]:
+        if isinstance(conversation, (list, tuple)) and conversation and isinstance(conversation[0], int):
+            return list(conversation)  # already token ids (multi-turn RL rollouts build their own contexts)
         if isinstance(conversation, str):
             return self.tokenizer(conversation, add_special_tokens=False)["input_ids"]
         enc = self.tokenizer.apply_chat_template(conversation, add_generation_prompt=True, tokenize=True,

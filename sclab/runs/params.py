@@ -106,9 +106,41 @@ class IntrinsicParams(EpisodeParams):
     sft_lora: bool = False
 
 
+@dataclass
+class RLParams(EpisodeParams):
+    n_problems: int = 1000         # held-out problems every method is evaluated on
+    n_samples: int = 1
+    max_new_tokens: int = 64       # per attempt (toy solutions are <= ~40 tokens)
+    second_turn: str = "score-instruction"  # the strategy between attempts, in training and evaluation
+    train_problems: int = 2000     # training-split problems (RL prompts and the baselines' data)
+    n_boot: int = 1000
+    rl_prompts_per_step: int = 16  # prompts per RL step
+    rl_generations: int = 4        # rollouts per prompt (GRPO's group)
+    rl_lr: float = 0.0005
+    stage1_steps: int = 30
+    stage2_steps: int = 60
+    stage1_beta_turn1: float = 10.0  # β2: KL on attempt 1 in stage I (strong: attempt 1 must stay the base's)
+    beta_turn1: float = 10.0       # stage II KL on attempt 1
+    beta_turn2: float = 0.01       # stage II KL on attempt 2 (β1)
+    alpha: float = 2.0             # the shaping bonus α·(r2 − r1) on attempt 2
+    eval_problems: int = 200       # held-out problems for the training curves
+    eval_every: int = 10           # steps between training-curve evaluations
+    ablations: bool = True         # also train: without stage I, without shaping, single-turn RL
+    baseline_samples: int = 2      # base-model episodes per training problem (data for STaR, Pair-SFT, DPO)
+    sft_budget: int = 600          # examples per SFT / DPO method (equal data budget)
+    sft_epochs: int = 1
+    sft_lr: float = 0.0003
+    dpo_lr: float = 0.0001
+    dpo_beta: float = 0.1
+    lora: bool = False             # LoRA adapters (the GPU preset) instead of full fine-tuning
+    parallel_k: int = 8            # sequential vs parallel: k generations per problem
+    parallel_problems: int = 200   # problems for the equal-budget comparison
+
+
 NOTEBOOK_PARAMS: dict[str, type] = {
     "00_quickstart": QuickstartParams,
     "01_intrinsic": IntrinsicParams,
+    "02_rl_correction": RLParams,
 }
 
 BACKENDS = ("hf", "vllm")
@@ -195,7 +227,18 @@ def _check_rates(value: Any, root: Path) -> str | None:
     return None
 
 
-CHECKS = {"model": _check_model, "backend": _check_backend, "task": _check_task, "mc_task": _check_task,
+def _check_second_turn(value: Any, root: Path) -> str | None:
+    from sclab.strategies import STRATEGIES
+
+    # two-attempt RL injects one user message that does not use the gold label
+    ok = sorted(n for n, st in STRATEGIES.items()
+                if len(st.chat) == 1 and len(st.toy) == 1 and not st.only_after_wrong and not st.stop_if)
+    if value not in ok:
+        return f"{value!r} is not a one-message strategy without the gold label; valid: {', '.join(ok)}"
+    return None
+
+
+CHECKS = {"second_turn": _check_second_turn, "model": _check_model, "backend": _check_backend, "task": _check_task, "mc_task": _check_task,
           "strategy": _check_strategy, "strategies": _check_strategies, "doubt_rates": _check_rates}
 
 

@@ -33,6 +33,34 @@ LORA_DEFAULTS = dict(r=8, lora_alpha=16, lora_dropout=0.0, bias="none", task_typ
                      target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])  # Llama attention projections
 
 
+def _lora_config(lora):
+    """None (full fine-tuning), or a `peft.LoraConfig` from True (the defaults) or a dict of overrides."""
+    if not lora:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(**{**LORA_DEFAULTS, **(lora if isinstance(lora, dict) else {})})
+
+
+def tag_tuned(tuned, base_model, kind: str, run: dict) -> None:
+    """Give a tuned model its own name for the generation cache (`sclab.models.fingerprint` keys big
+    models on their name), so its samples are never served from the base model's cache."""
+    base = getattr(base_model, "sclab_spec", None) or getattr(base_model, "name_or_path", "") or type(base_model).__name__
+    blob = json.dumps({"base": str(base), **run}, sort_keys=True, default=str)
+    tuned.sclab_spec = f"{base}+{kind}[{hashlib.sha256(blob.encode()).hexdigest()[:12]}]"
+
+
+def unpatch_forward(model) -> None:
+    """Drop the instance-level `forward` that TRL's DPO and GRPO trainers install (the fused LM
+    head): it closes over the bound forward of this very object, so a deep copy of the tuned model
+    (a later training stage, or `sft()`/`dpo()` on it) would otherwise generate with - and train -
+    the original's weights."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    for m in {id(model): model, id(base): base}.values():
+        m.__dict__.pop("forward", None)
+        m.__dict__.pop("_original_forward", None)
+
+
 def _chat_ids(tokenizer, messages, add_generation_prompt: bool = False) -> list[int]:
     enc = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True,
                                         add_generation_prompt=add_generation_prompt)
@@ -94,7 +122,6 @@ def sft_trainer(model, tokenizer, dataset, *, epochs: float = 1, lr: float = 1e-
 
     `config` overrides any `SFTConfig` field (e.g. gradient_checkpointing=True on a GPU)."""
     import torch
-    from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
 
     dataset = _as_dataset(dataset)
@@ -122,9 +149,7 @@ def sft_trainer(model, tokenizer, dataset, *, epochs: float = 1, lr: float = 1e-
     if unknown:
         raise TypeError(f"sft(): unknown SFTConfig field(s) {unknown}")
     args.update(config)
-    peft_config = None
-    if lora:
-        peft_config = LoraConfig(**{**LORA_DEFAULTS, **(lora if isinstance(lora, dict) else {})})
+    peft_config = _lora_config(lora)
     trainer = SFTTrainer(model=model, args=SFTConfig(**args), train_dataset=dataset, processing_class=tokenizer,
                          peft_config=peft_config)
     if not progress:  # without tqdm, transformers prints every log dict; progress=False means quiet
@@ -162,13 +187,9 @@ def sft(model, tokenizer, dataset, *, epochs: float = 1, lr: float = 1e-4, batch
     tuned.eval()
     if trainer.sclab_keep_output:
         trainer.save_model(output_dir)
-    # The generation cache keys big models on their name (sclab.models.fingerprint): give the
-    # tuned model its own, so its samples are never served from the base model's cache.
-    base = getattr(model, "sclab_spec", None) or getattr(model, "name_or_path", "") or type(model).__name__
-    run = json.dumps({"base": str(base), "epochs": epochs, "lr": lr, "batch_size": batch_size, "lora": lora,
-                      "seed": seed, "max_steps": max_steps, "max_length": max_length, "config": config,
-                      "data": trainer.train_dataset["input_ids"]}, sort_keys=True, default=str)
-    tuned.sclab_spec = f"{base}+sft[{hashlib.sha256(run.encode()).hexdigest()[:12]}]"
+    tag_tuned(tuned, model, "sft", {"epochs": epochs, "lr": lr, "batch_size": batch_size, "lora": lora, "seed": seed,
+                                    "max_steps": max_steps, "max_length": max_length, "config": config,
+                                    "data": trainer.train_dataset["input_ids"]})
     stats = {"train_loss": float(out.training_loss), "steps": int(trainer.state.global_step),
              "wall_s": wall, "examples": len(trainer.train_dataset),
              "trainable_params": sum(p.numel() for p in tuned.parameters() if p.requires_grad),
