@@ -237,7 +237,7 @@ def _grpo_trainer_class():
         Σ_t beta(turn of t)·KL_t over model tokens, aggregated like TRL's 'grpo' loss."""
 
         def __init__(self, *args, stage: str = "II", alpha: float = 0.0, beta_turn1: float = 0.1,
-                     beta_turn2: float = 0.01, ref_model=None, **kwargs):
+                     beta_turn2: float = 0.01, ref_model=None, credit_turn1: bool = True, **kwargs):
             if stage not in STAGES:
                 raise ValueError(f"stage must be one of {', '.join(STAGES)}, got {stage!r}")
             for name, v in (("alpha", alpha), ("beta_turn1", beta_turn1), ("beta_turn2", beta_turn2)):
@@ -249,7 +249,7 @@ def _grpo_trainer_class():
             want_ref = beta_turn1 > 0 or beta_turn2 > 0
             config.beta = 0.0  # no reference built from config._name_or_path: we pass ours (or PEFT's disabled adapter)
             super().__init__(*args, **kwargs)
-            self.stage, self.alpha = stage, float(alpha)
+            self.stage, self.alpha, self.credit_turn1 = stage, float(alpha), bool(credit_turn1)
             self.beta_turn1, self.beta_turn2 = float(beta_turn1), float(beta_turn2)
             if want_ref:
                 from peft import PeftModel
@@ -278,6 +278,8 @@ def _grpo_trainer_class():
             mode = "train" if self.model.training else "eval"
             ng = self.num_generations if mode == "train" else self.num_generations_eval
             ret1, ret2 = turn_returns(all_r1, all_r2, self.stage, self.alpha)
+            if not self.credit_turn1:  # attempt 2 alone is trained; attempt-1 tokens keep only their KL term
+                ret1 = torch.zeros_like(ret1)
             a1 = group_advantages(ret1, ng, self.scale_rewards)
             a2 = group_advantages(ret2, ng, self.scale_rewards)
             sl = slice(self.accelerator.process_index * len(inputs), (self.accelerator.process_index + 1) * len(inputs))
@@ -399,10 +401,12 @@ def score_trainer(model, tokenizer, task: Task, problems: Sequence[Problem], *, 
                   num_generations: int = 4, temperature: float = 1.0, max_new_tokens: int = 256,
                   ref_model=None, lora=None, seed: int = 0, eval_problems: Sequence[Problem] | None = None,
                   eval_every: int = 20, eval_params: SamplingParams | None = None, use_vllm: bool = False,
-                  progress: bool = True, **grpo_kwargs):
+                  credit_turn1: bool = True, progress: bool = True, **grpo_kwargs):
     """The configured `SCoReTrainer` that `score_train` runs, on a deep copy of `model` (for
     inspecting rollouts, masks and advantages without training). `grpo_kwargs` override any
-    `GRPOConfig` field."""
+    `GRPOConfig` field. credit_turn1=False trains attempt 2 alone (attempt-1 tokens get no
+    policy-gradient credit, only their KL): an experiment on how much of attempt 2's training
+    leaks into attempt 1 through the shared weights."""
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {', '.join(STAGES)}, got {stage!r}")
     for name, v in (("steps", steps), ("prompts_per_step", prompts_per_step), ("max_new_tokens", max_new_tokens)):
@@ -453,7 +457,7 @@ def score_trainer(model, tokenizer, task: Task, problems: Sequence[Problem], *, 
                 model=policy, processing_class=tokenizer, reward_funcs=reward_funcs, args=GRPOConfig(**cfg),
                 train_dataset=ds, rollout_func=rollout, peft_config=_lora_config(lora), callbacks=callbacks,
                 stage=stage, alpha=alpha if stage == "II" else 0.0, beta_turn1=beta_turn1,
-                beta_turn2=beta_turn2 if stage != "single" else 0.0, ref_model=ref)
+                beta_turn2=beta_turn2 if stage != "single" else 0.0, ref_model=ref, credit_turn1=credit_turn1)
     finally:
         hf_logging.set_verbosity(verbosity)
     if not progress:  # without tqdm, transformers prints every log dict; progress=False means quiet
@@ -463,7 +467,7 @@ def score_trainer(model, tokenizer, task: Task, problems: Sequence[Problem], *, 
     weakref.finalize(trainer, shutil.rmtree, out_dir, True)
     trainer.sclab_evaluator = evaluator
     trainer.sclab_run = {**cfg, "output_dir": None, "alpha": alpha, "beta_turn1": beta_turn1, "beta_turn2": beta_turn2,
-                         "strategy": strategy, "problems": [p.id for p in problems],
+                         "strategy": strategy, "problems": [p.id for p in problems], "credit_turn1": credit_turn1,
                          "ref": getattr(ref, "sclab_spec", None)}
     return trainer
 
@@ -474,8 +478,8 @@ def score_train(model, tokenizer, task: Task, problems: Sequence[Problem], *, st
 
     Keyword arguments are `score_trainer`'s: strategy (the second-turn instruction), alpha,
     beta_turn1, beta_turn2, steps, lr, prompts_per_step, num_generations, temperature,
-    max_new_tokens, ref_model, seed, eval_problems, eval_every, eval_params, use_vllm, and any
-    GRPOConfig field.
+    max_new_tokens, ref_model, seed, eval_problems, eval_every, eval_params, use_vllm,
+    credit_turn1, and any GRPOConfig field.
 
     `log` has one row per optimizer step (TRL's logged metrics: the raw per-turn rewards
     `rewards/reward_turn{1,2}/mean`, on-policy `score/acc_t1|acc_t2|delta|i2c|c2i|changed`, the

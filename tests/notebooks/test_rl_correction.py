@@ -11,7 +11,7 @@ SHORT = {"n_problems": 150, "train_problems": 300, "stage1_steps": 4, "stage2_st
          "eval_every": 3, "baseline_samples": 2, "sft_budget": 60, "parallel_problems": 30, "parallel_k": 4,
          "n_boot": 200, "rl_prompts_per_step": 8}
 METHODS = ["base", "STaR", "Pair-SFT", "SFT synthetic mistakes", "DPO RISE", "DPO SCL", "SCoRe",
-           "SCoRe w/o stage I", "SCoRe w/o shaping", "single-turn RL"]
+           "SCoRe w/o stage I", "SCoRe w/o shaping", "single-turn RL", "attempt-2-only RL"]
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +54,7 @@ def test_score_policy_moved_and_diagnostics_recorded(metrics):
 
 def test_training_curves_and_budget_recorded(run, metrics):
     for fig in ("score_training_curves", "answer_changed_over_training", "second_attempt_diagnostics",
+                "attempt2_only_leakage",
                 "sequential_vs_parallel", "methods_summary"):
         assert (run / "figures" / f"{fig}.png").exists(), fig
     curve = metrics["score/curve"]
