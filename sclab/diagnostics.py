@@ -415,22 +415,32 @@ def evaluate_model(model, tokenizer, task: Task, problems: Sequence[Problem], st
     return records, out
 
 
-def mechanism(m: Mapping, base: Mapping | None = None, changed_floor: float = 0.1) -> str:
+def mechanism(m: Mapping, base: Mapping | None = None, changed_floor: float = 0.1, moved: float = 0.05) -> str:
     """A one-line reading of a method's metrics (from `evaluate_model`): where its Δ comes from.
 
-    In order: a first attempt more than 2 points below `base` with Δ > 0 is "sabotaged attempt 1";
-    a Δ whose CI is below 0 is "c->i damage"; an answer-changed rate under `changed_floor` with a
-    Δ CI covering 0 is "copy collapse"; a Δ CI covering 0 is "no significant change"; otherwise Δ > 0
-    and it is "reads attempt 1" when a clean attempt 1 helps and another problem's attempt hurts
-    (gold probe above, context swap below its own Acc@t2), "beats resampling" when attempt 2 beats a
-    fresh sample (CI above 0) without the probes, and "sharper second attempt only" otherwise."""
+    In order:
+    - "sabotaged attempt 1": attempt 1 more than 2 points below `base`'s, with Δ > 0;
+    - "c->i damage": the Δ CI lies below 0;
+    - "copy collapse": the Δ CI covers 0 and the answer changes after fewer than `changed_floor` of the
+      wrong first attempts (`change_wrong`; the overall answer-changed rate without it);
+    - "both attempts improved" / "both attempts degraded": the Δ CI covers 0 while Acc@t1 moved by more
+      than `moved` from `base`'s (training changed the shared sampler, not the second attempt's use of the
+      first);
+    - "no significant change": any other Δ CI covering 0;
+    - Δ > 0: "reads attempt 1" when a clean attempt 1 helps and another problem's attempt hurts (gold
+      probe above, context swap below its own Acc@t2), "beats resampling" when attempt 2 beats a fresh
+      sample (CI above 0) without the probes, "sharper second attempt only" otherwise."""
     if base is not None and m["acc_t1"] < base["acc_t1"] - 0.02 and m["delta"] > 0:
         return "sabotaged attempt 1"
     if m["delta_hi"] < 0:
         return "c->i damage"
     if m["delta_lo"] <= 0 <= m["delta_hi"]:
-        changed = m.get("answer_changed_rate", np.nan)
-        return "copy collapse" if changed < changed_floor else "no significant change"
+        changed = m.get("change_wrong", m.get("answer_changed_rate", np.nan))
+        if changed < changed_floor:
+            return "copy collapse"
+        if base is not None and abs(m["acc_t1"] - base["acc_t1"]) > moved:
+            return "both attempts improved" if m["acc_t1"] > base["acc_t1"] else "both attempts degraded"
+        return "no significant change"
     if m.get("acc_t2_gold", np.nan) > m["acc_t2"] and m.get("acc_t2_swap", np.nan) < m["acc_t2"]:
         return "reads attempt 1"
     if m.get("seq_minus_parallel_lo", np.nan) > 0:

@@ -136,20 +136,32 @@ def _first_attempts(records, problems):
     return by_id, right, wrong
 
 
+def group_by_problem(items) -> dict[str, list]:
+    """(problem_id, response) items -> {problem_id: [responses]}, in order."""
+    out: dict[str, list] = {}
+    for pid, resp in items:
+        out.setdefault(pid, []).append(resp)
+    return out
+
+
+def pair_within_problem(items, others, rng):
+    """Each (problem_id, x) of `items` paired with a seeded choice among `others` of the same problem:
+    ([(pid, x, other)], how many items had no partner)."""
+    of = group_by_problem(others)
+    pairs, skipped = [], 0
+    for pid, x in items:
+        pool = of.get(pid)
+        if not pool:
+            skipped += 1
+            continue
+        pairs.append((pid, x, pool[int(rng.integers(len(pool)))]))
+    return pairs, skipped
+
+
 def _critique_pairs(right, wrong, rng):
     """Each distinct wrong attempt paired with a right attempt of the same problem (a seeded
     choice among that problem's distinct right ones); wrong attempts with none are counted."""
-    right_of: dict[str, list[str]] = {}
-    for pid, resp in right:
-        right_of.setdefault(pid, []).append(resp)
-    pairs, skipped = [], 0
-    for pid, bad in wrong:
-        goods = right_of.get(pid)
-        if not goods:
-            skipped += 1
-            continue
-        pairs.append((pid, bad, goods[int(rng.integers(len(goods)))]))
-    return pairs, skipped
+    return pair_within_problem(wrong, right, rng)
 
 
 def _retry(retry_message):
@@ -225,7 +237,9 @@ def _history(problem: Problem, task: Task, turns: dict[int, dict], t: int) -> li
     for j in range(1, t):
         msgs.append({"role": "assistant", "content": turns[j]["response"]})
         nxt = turns[j + 1]
-        users = get_strategy(nxt["strategy"]).messages(task.dialect, task.answer_format)
+        # the user turns exactly as run_episodes said them (the toy dialect restates the question)
+        users = get_strategy(nxt["strategy"]).messages(task.dialect, task.answer_format, problem.question,
+                                                       task.final_answer)
         if len(users) > 2:
             raise ValueError(f"star_sft: strategy {nxt['strategy']!r} has {len(users)} user turns; its "
                              f"intermediate answers cannot be recovered from the joined `feedback` column")

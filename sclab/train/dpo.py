@@ -34,10 +34,8 @@ from __future__ import annotations
 
 import copy
 import math
-import shutil
 import tempfile
 import time
-import weakref
 from typing import Callable, Sequence
 
 import numpy as np
@@ -45,8 +43,9 @@ import numpy as np
 from sclab.rollout import first_turn
 from sclab.tasks.base import Problem, Task
 from sclab.toy.world import ArithTask, apply, parse_lines, render
-from sclab.train.data import _check_n, _critique_pairs, _first_attempts, _retry, _take
-from sclab.train.sft import _lora_config, tag_tuned, unpatch_forward
+from sclab.train.data import (_check_n, _critique_pairs, _first_attempts, _retry, _take, group_by_problem,
+                              pair_within_problem)
+from sclab.train.sft import _lora_config, common_args, finish_trainer, tag_tuned, unpatch_forward
 
 COLUMNS = ["prompt", "chosen", "rejected", "kind", "problem_id"]
 
@@ -164,16 +163,9 @@ def scl_pairs(records, problems: Sequence[Problem], task: Task, retry_message, n
     retry = _retry(retry_message)
     rng = np.random.default_rng(seed)
     by_id, right, wrong = _first_attempts(records, problems)
-    wrong_of: dict[str, list[str]] = {}
-    for pid, resp in wrong:
-        wrong_of.setdefault(pid, []).append(resp)
-    keep, no_wrong = [], 0
-    for pid, good in right:
-        bads = wrong_of.get(pid)
-        if not bads:
-            no_wrong += 1
-            continue
-        keep.append((pid, good, good, bads[int(rng.integers(len(bads)))]))
+    wrong_of = group_by_problem(wrong)
+    keep, no_wrong = pair_within_problem(right, wrong, rng)
+    keep = [(pid, good, good, bad) for pid, good, bad in keep]
     pairs, no_right = _critique_pairs(right, wrong, rng)
     fix = [(pid, bad, good, wrong_of[pid][int(rng.integers(len(wrong_of[pid])))]) for pid, bad, good in pairs]
     pools = {"keep": keep, "fix": fix}
@@ -220,7 +212,6 @@ def dpo_trainer(model, tokenizer, dataset, *, epochs: float = 1, lr: float = 1e-
     precompute_ref_log_probs=True, gradient_checkpointing=True on a GPU)."""
     dataset = _as_pairs(dataset)  # before the heavy imports: a wrong dataset fails fast
 
-    import torch
     from accelerate.utils import is_peft_model
     from trl import DPOConfig, DPOTrainer
 
@@ -233,20 +224,15 @@ def dpo_trainer(model, tokenizer, dataset, *, epochs: float = 1, lr: float = 1e-
         ref.eval()
         for p in ref.parameters():
             p.requires_grad_(False)
-    cuda = torch.cuda.is_available()
     tmp = None
     if output_dir is None:
         tmp = output_dir = tempfile.mkdtemp(prefix="sclab-dpo-")
-    args = dict(
-        output_dir=output_dir, num_train_epochs=epochs, learning_rate=lr, beta=beta,
+    # common_args also turns off DPOConfig's defaults bf16=True and gradient_checkpointing=True
+    args = common_args(
+        output_dir, progress, num_train_epochs=epochs, learning_rate=lr, beta=beta,
         per_device_train_batch_size=batch_size, max_steps=max_steps, seed=seed, data_seed=seed,
         max_length=max_length,           # None: no truncation (a cut completion biases its log-ratio)
-        use_cpu=not cuda,
-        bf16=cuda and torch.cuda.is_bf16_supported(), fp16=False,  # DPOConfig defaults bf16=True: not on CPU
-        gradient_checkpointing=False,    # DPOConfig defaults it on; small models: it costs more than it saves
         precompute_ref_log_probs=False,  # the reference stays in memory (a copy; none with LoRA)
-        report_to="none", save_strategy="no", eval_strategy="no", dataloader_num_workers=0,
-        logging_steps=5, disable_tqdm=not progress,
     )
     unknown = [k for k in config if k not in DPOConfig.__dataclass_fields__]
     if unknown:
@@ -254,17 +240,7 @@ def dpo_trainer(model, tokenizer, dataset, *, epochs: float = 1, lr: float = 1e-
     args.update(config)
     trainer = DPOTrainer(model=model, ref_model=ref, args=DPOConfig(**args), train_dataset=dataset,
                          processing_class=tokenizer, peft_config=_lora_config(lora))
-    if not progress:  # without tqdm, transformers prints every log dict; progress=False means quiet
-        from transformers.trainer_callback import PrinterCallback
-
-        trainer.remove_callback(PrinterCallback)
-    if not any(p.requires_grad for p in trainer.model.parameters()):
-        raise ValueError("dpo(): the model has no trainable parameters (a PeftModel loaded for inference? "
-                         "merge it first, or pass lora=...)")
-    if tmp is not None:
-        weakref.finalize(trainer, shutil.rmtree, tmp, True)
-    trainer.sclab_keep_output = tmp is None
-    return trainer
+    return finish_trainer(trainer, tmp, "dpo", progress)
 
 
 def _logged(history: list[dict], key: str) -> list[float]:

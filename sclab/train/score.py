@@ -141,7 +141,14 @@ class TwoAttemptRollout:
     def _sample(self, trainer, contexts: list[list[int]], seeds: list[int]):
         """(token ids, per-token log-probs) of one sample per context."""
         if getattr(trainer, "use_vllm", False):
-            _, comp, lps, _ = trainer.vllm_generation.generate(prompts=contexts, images=None, num_generations=1)
+            vg = trainer.vllm_generation
+            budget, vg.max_completion_length = vg.max_completion_length, self.params.max_new_tokens  # one attempt
+            try:
+                _, comp, lps, _ = vg.generate(prompts=contexts, images=None, num_generations=1)
+            finally:
+                vg.max_completion_length = budget
+            if lps is None:
+                lps = [[0.0] * len(c) for c in comp]
             return [(list(c), [float(x[0]) if isinstance(x, (list, tuple)) else float(x) for x in lp])
                     for c, lp in zip(comp, lps)]
         from sclab.generate.hf import HFBackend

@@ -50,6 +50,35 @@ def tag_tuned(tuned, base_model, kind: str, run: dict) -> None:
     tuned.sclab_spec = f"{base}+{kind}[{hashlib.sha256(blob.encode()).hexdigest()[:12]}]"
 
 
+def common_args(output_dir: str, progress: bool, **fields) -> dict:
+    """The TrainingArguments fields every sclab wrapper of a TRL trainer shares, plus `fields`."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    return dict(
+        output_dir=output_dir, use_cpu=not cuda,
+        bf16=cuda and torch.cuda.is_bf16_supported(), fp16=False,  # no mixed precision on CPU
+        gradient_checkpointing=False,    # small models: recomputation costs more time than it saves memory
+        report_to="none", save_strategy="no", eval_strategy="no", dataloader_num_workers=0,
+        logging_steps=5, disable_tqdm=not progress, **fields)
+
+
+def finish_trainer(trainer, tmp: str | None, name: str, progress: bool):
+    """Quiet without progress bars, refuse a model with nothing to train, delete a temporary output dir
+    with the trainer; `trainer.sclab_keep_output` says whether the caller asked for the output dir."""
+    if not progress:  # without tqdm, transformers prints every log dict; progress=False means quiet
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
+    if not any(p.requires_grad for p in trainer.model.parameters()):
+        raise ValueError(f"{name}(): the model has no trainable parameters (a PeftModel loaded for inference? "
+                         "merge it first, or pass lora=...)")
+    if tmp is not None:
+        weakref.finalize(trainer, shutil.rmtree, tmp, True)
+    trainer.sclab_keep_output = tmp is None
+    return trainer
+
+
 def unpatch_forward(model) -> None:
     """Drop the instance-level `forward` that TRL's DPO and GRPO trainers install (the fused LM
     head): it closes over the bound forward of this very object, so a deep copy of the tuned model
@@ -121,7 +150,6 @@ def sft_trainer(model, tokenizer, dataset, *, epochs: float = 1, lr: float = 1e-
     """The configured `trl.SFTTrainer` that `sft` runs (for inspecting batches without training).
 
     `config` overrides any `SFTConfig` field (e.g. gradient_checkpointing=True on a GPU)."""
-    import torch
     from trl import SFTConfig, SFTTrainer
 
     dataset = _as_dataset(dataset)
@@ -130,20 +158,14 @@ def sft_trainer(model, tokenizer, dataset, *, epochs: float = 1, lr: float = 1e-
                               remove_columns=dataset.column_names, desc="Masking user turns")
     if not inplace:
         model = copy.deepcopy(model)  # the caller keeps the base model (get_peft_model also edits in place)
-    cuda = torch.cuda.is_available()
     tmp = None
     if output_dir is None:
         tmp = output_dir = tempfile.mkdtemp(prefix="sclab-sft-")
-    args = dict(
-        output_dir=output_dir, num_train_epochs=epochs, learning_rate=lr, per_device_train_batch_size=batch_size,
+    args = common_args(
+        output_dir, progress, num_train_epochs=epochs, learning_rate=lr, per_device_train_batch_size=batch_size,
         max_steps=max_steps, seed=seed, data_seed=seed,
         completion_only_loss=True,       # loss on the completion (the mask column of pre-tokenised data too)
         max_length=max_length, packing=False,
-        use_cpu=not cuda,
-        bf16=cuda and torch.cuda.is_bf16_supported(), fp16=False,  # no mixed precision on CPU
-        gradient_checkpointing=False,    # small models: recomputation costs more time than it saves memory
-        report_to="none", save_strategy="no", eval_strategy="no", dataloader_num_workers=0,
-        logging_steps=5, disable_tqdm=not progress,
     )
     unknown = [k for k in config if k not in SFTConfig.__dataclass_fields__]
     if unknown:
@@ -152,17 +174,7 @@ def sft_trainer(model, tokenizer, dataset, *, epochs: float = 1, lr: float = 1e-
     peft_config = _lora_config(lora)
     trainer = SFTTrainer(model=model, args=SFTConfig(**args), train_dataset=dataset, processing_class=tokenizer,
                          peft_config=peft_config)
-    if not progress:  # without tqdm, transformers prints every log dict; progress=False means quiet
-        from transformers.trainer_callback import PrinterCallback
-
-        trainer.remove_callback(PrinterCallback)
-    if not any(p.requires_grad for p in trainer.model.parameters()):
-        raise ValueError("sft(): the model has no trainable parameters (a PeftModel loaded for inference? "
-                         "merge it first, or pass lora=...)")
-    if tmp is not None:
-        weakref.finalize(trainer, shutil.rmtree, tmp, True)
-    trainer.sclab_keep_output = tmp is None
-    return trainer
+    return finish_trainer(trainer, tmp, "sft", progress)
 
 
 def sft(model, tokenizer, dataset, *, epochs: float = 1, lr: float = 1e-4, batch_size: int = 8,

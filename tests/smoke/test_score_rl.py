@@ -120,3 +120,38 @@ def test_bad_arguments_fail_before_training(toy):
         score_train(model, tok, TASK, PROBS, steps=1, not_a_field=3)
     with pytest.raises(ValueError, match="beta_turn1"):
         score_train(model, tok, TASK, PROBS, steps=1, beta_turn1=-1.0)
+
+
+class _FakeVLLM:
+    """Stands in for TRL's VLLMGeneration: answers every context with the problem's reference solution."""
+
+    def __init__(self, tok, solutions):
+        self.tok, self.solutions, self.max_completion_length, self.seen = tok, solutions, 999, []
+
+    def generate(self, prompts, images, num_generations):
+        self.seen.append(self.max_completion_length)
+        comp = []
+        for ids in prompts:
+            text = self.tok.decode(ids)
+            sol = next(s for q, s in self.solutions.items() if q in text)
+            comp.append(self.tok(sol + " <eos>", add_special_tokens=False)["input_ids"])
+        return prompts, comp, [[[-0.1]] * len(c) for c in comp], None
+
+
+def test_rollout_through_trls_vllm_engine(toy):
+    from types import SimpleNamespace
+
+    from sclab.train.score import TwoAttemptRollout
+
+    model, tok = toy
+    probs = PROBS[:2]
+    fake = _FakeVLLM(tok, {TASK.prompt(p): p.meta["solution"] for p in probs})
+    trainer = SimpleNamespace(use_vllm=True, vllm_generation=fake, processing_class=tok,
+                              accelerator=SimpleNamespace(unwrap_model=lambda m: m), model=model)
+    roll = TwoAttemptRollout(TASK, probs, "score-instruction", max_new_tokens=40)
+    out = roll([[{"role": "user", "content": TASK.prompt(p)}] for p in probs for _ in range(2)], trainer)
+    assert fake.seen == [40, 40] and fake.max_completion_length == 999   # one attempt's budget, restored
+    assert out["r1"] == [1.0] * 4 and out["r2"] == [1.0] * 4 and out["changed"] == [0.0] * 4
+    for ids, lps, mask in zip(out["completion_ids"], out["logprobs"], out["env_mask"]):
+        assert len(ids) == len(lps) == len(mask)
+        assert all(lp == -0.1 for lp, m in zip(lps, mask) if m) and all(lp == 0.0 for lp, m in zip(lps, mask) if not m)

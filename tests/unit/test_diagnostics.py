@@ -282,3 +282,29 @@ def test_report_is_flat_floats(task, probs):
               "edit_at_first_wrong", "parallel_edit_at_first_wrong"):
         assert k in rep
     assert all(isinstance(v, float) for v in rep.values())
+
+
+def _m(**kw):
+    d = dict(acc_t1=0.6, acc_t2=0.6, delta=0.0, delta_lo=-0.03, delta_hi=0.03, answer_changed_rate=0.4)
+    d.update(kw)
+    return d
+
+
+def test_mechanism_reads_where_a_delta_comes_from():
+    from sclab.diagnostics import mechanism
+
+    base = _m()
+    assert mechanism(_m(acc_t1=0.3, acc_t2=0.6, delta=0.3, delta_lo=0.25, delta_hi=0.35), base) == "sabotaged attempt 1"
+    assert mechanism(_m(delta=-0.2, delta_lo=-0.25, delta_hi=-0.15), base) == "c->i damage"
+    assert mechanism(_m(answer_changed_rate=0.02), base) == "copy collapse"
+    assert mechanism(_m(answer_changed_rate=0.02, change_wrong=0.9), base) == "no significant change"
+    assert mechanism(_m(change_wrong=0.05), base) == "copy collapse"
+    assert mechanism(_m(acc_t1=0.9, acc_t2=0.9), base) == "both attempts improved"
+    assert mechanism(_m(acc_t1=0.4, acc_t2=0.4), base) == "both attempts degraded"
+    assert mechanism(_m(), base) == "no significant change"
+    up = dict(acc_t2=0.75, delta=0.15, delta_lo=0.1, delta_hi=0.2)
+    assert mechanism(_m(**up, acc_t2_gold=0.95, acc_t2_swap=0.3), base) == "reads attempt 1"
+    assert mechanism(_m(**up, acc_t2_gold=0.75, acc_t2_swap=0.75, seq_minus_parallel_lo=0.05), base) == "beats resampling"
+    assert mechanism(_m(**up, seq_minus_parallel_lo=-0.01), base) == "sharper second attempt only"
+    # without a base model there is no sabotage reading
+    assert mechanism(_m(acc_t1=0.3, acc_t2=0.6, delta=0.3, delta_lo=0.25, delta_hi=0.35)) != "sabotaged attempt 1"

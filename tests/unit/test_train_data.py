@@ -145,7 +145,10 @@ def test_star_takes_actual_revisions():
     want = sorted([(PROBS[0].id, wrong(PROBS[0], 1), right(PROBS[0])), (PROBS[1].id, wrong(PROBS[1], 1), right(PROBS[1])),
                    (PROBS[3].id, wrong(PROBS[3], 1), right(PROBS[3])), (PROBS[3].id, wrong(PROBS[3], 2), right(PROBS[3]))])
     assert got == want
-    assert all(ex["prompt"][2] == {"role": "user", "content": "again"} for ex in ds)
+    # the retry turn as run_episodes said it: the toy dialect restates the question
+    by_id = {p.id: p for p in PROBS}
+    assert all(ex["prompt"][2] == {"role": "user", "content": f"again {by_id[ex['problem_id']].question}"}
+               for ex in ds)
 
 
 def test_star_rebuilds_a_two_step_strategy():
