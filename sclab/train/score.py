@@ -46,7 +46,6 @@ from sclab.tasks.base import Problem, Task
 from sclab.train.sft import _chat_ids
 
 STAGES = ("I", "II", "single")
-PAPER_DEFAULTS = {"alpha": 10.0, "beta_turn1_stage1": 0.1, "beta_stage2": 0.01}  # Table 5, MATH (β2, β1)
 
 
 # ---------------------------------------------------------------- credit assignment (pure)
