@@ -1,61 +1,18 @@
 """Preference-pair builders on a hand-made records table: counts per kind, chosen right / rejected wrong,
 the injected error, determinism, and clear errors."""
 import numpy as np
-import pandas as pd
 import pytest
 
-from sclab.rollout import COLUMNS
 from sclab.tasks.base import Task
 from sclab.toy.world import ArithTask, apply, first_wrong_line, parse_lines
 from sclab.train.dpo import PAIR_BUILDERS, dpo, inject_toy_error, rise_pairs, scl_pairs
+from toy_records import BY_ID, EPISODES, PROBS, R, TASK, W1, W2, records, right, text, wrong  # noqa: F401
 
 pytestmark = pytest.mark.unit
-TASK = ArithTask(n_min=1, n_max=1)  # n=1: two-line solutions keep the table readable
-PROBS = TASK.problems(4, seed=0)
-BY_ID = {p.id: p for p in PROBS}
 RETRY = "again"
-
-
-def right(p):
-    return p.meta["solution"]
-
-
-def wrong(p, k):
-    """The reference solution with its final answer moved by k (mod 13): a distinct wrong attempt per k."""
-    return right(p).rsplit(">", 1)[0] + f"> {(int(p.gold) + k) % 13}"
-
-
-R, W1, W2 = "R", "W1", "W2"
-# (turn-1, turn-2) responses per sample, per problem (the builders read turn 1 only):
-EPISODES = {
-    0: [(R, R), (R, R), (W1, R), (W2, W2)],   # one distinct right, two distinct wrongs
-    1: [(W1, R), (W1, W2)],                   # never right at turn 1: one distinct wrong, no right partner
-    2: [(R, W1), (R, R)],                     # always right at turn 1: one distinct right, no wrong partner
-    3: [(W1, R), (R, R), (W2, R)],            # one right, two distinct wrongs
-}
-# counted by hand: distinct right first attempts 3 (P0, P2, P3); distinct wrong ones 5 (P0: 2, P1: 1, P3: 2).
+# counted by hand from toy_records.EPISODES (the builders read turn 1 only):
 # rise: injected 3 (one per right attempt), natural 4 (the wrongs of P0 and P3; P1's has no right partner).
 # scl: keep 2 (the rights of P0 and P3; P2 has no wrong sample), fix 4 (as natural).
-
-
-def text(p, code):
-    return right(p) if code == R else wrong(p, int(code[1]))
-
-
-def records(task=TASK):
-    rows = []
-    for i, eps in EPISODES.items():
-        p = PROBS[i]
-        for s, codes in enumerate(eps):
-            for t, code in enumerate(codes, start=1):
-                resp = text(p, code)
-                g = task.grade(p, resp)
-                rows.append(dict(problem_id=p.id, sample=s, turn=t, strategy="retry", stop="intrinsic",
-                                 response=resp, extracted=g.extracted, how=g.how, correct=g.correct, tokens=10,
-                                 time=0.0, truncated=False, logprob=0.0, carried=False, feedback=""))
-    return pd.DataFrame(rows, columns=COLUMNS)
-
-
 REC = records()
 RIGHTS = {p.id: {text(p, c) for eps in EPISODES[i] for c in eps[:1] if c == R} for i, p in enumerate(PROBS)}
 WRONGS = {p.id: {text(p, c) for eps in EPISODES[i] for c in eps[:1] if c != R} for i, p in enumerate(PROBS)}
