@@ -198,7 +198,7 @@ def probe_second_attempt(generator: Generator, task: Task, problems: Sequence[Pr
     convs = []
     for pid, s in keys:
         p = by_id[pid]
-        msg = strat.messages(task.dialect, task.answer_format, p.question, task.final_answer)[0]
+        msg = strat.turns(task, p)[0]
         convs.append(first_turn(p, task) + [{"role": "assistant", "content": first_attempts[(pid, s)]},
                                             {"role": "user", "content": msg}])
     out = generator.generate(convs, _one(params), desc=desc, sample_ids=[s for _, s in keys])

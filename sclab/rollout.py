@@ -81,7 +81,7 @@ def run_episodes(generator: Generator, task: Task, problems: Sequence[Problem], 
         for k in range(n_steps):
             convs = []
             for p, s, _ in active:
-                msg = strat.messages(task.dialect, task.answer_format, p.question, task.final_answer)[k]
+                msg = strat.turns(task, p)[k]
                 hist[(p.id, s)].append({"role": "user", "content": msg})
                 convs.append(hist[(p.id, s)])
             desc = f"turn {t}/{turns} ({strategy}" + (f", step {k + 1}/{n_steps})" if n_steps > 1 else ")")

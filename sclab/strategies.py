@@ -38,6 +38,11 @@ class Strategy:
                                                      final_answer=final_answer)).strip()
                 for m in msgs]
 
+    def turns(self, task, problem) -> list[str]:
+        """The user turns as said to `task`'s model after an attempt at `problem` (one per step):
+        the single place episodes, training sets, probes and RL rollouts phrase them."""
+        return self.messages(task.dialect, task.answer_format, problem.question, task.final_answer)
+
     def stops(self, feedback: str) -> bool:
         return self.stop_if is not None and re.search(self.stop_if, feedback, re.IGNORECASE) is not None
 

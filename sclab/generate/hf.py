@@ -49,16 +49,21 @@ class RowSampler(LogitsProcessor):
         return out
 
 
+def eos_ids(model, tokenizer) -> list[int]:
+    """The tokens that end a turn: the generation config's EOS ids, plus the tokenizer's EOS."""
+    eos = model.generation_config.eos_token_id
+    eos = [eos] if isinstance(eos, int) else list(eos or [])
+    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in eos:
+        eos.append(tokenizer.eos_token_id)
+    return eos
+
+
 class HFBackend:
     def __init__(self, model, tokenizer, batch_size: int = 64):
         self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
-        eos = model.generation_config.eos_token_id
-        eos = [eos] if isinstance(eos, int) else list(eos or [])
-        if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in eos:
-            eos.append(tokenizer.eos_token_id)
-        self.eos_ids = eos
+        self.eos_ids = eos_ids(model, tokenizer)
 
     def fingerprint(self) -> str:
         from sclab.models import fingerprint

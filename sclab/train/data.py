@@ -237,9 +237,7 @@ def _history(problem: Problem, task: Task, turns: dict[int, dict], t: int) -> li
     for j in range(1, t):
         msgs.append({"role": "assistant", "content": turns[j]["response"]})
         nxt = turns[j + 1]
-        # the user turns exactly as run_episodes said them (the toy dialect restates the question)
-        users = get_strategy(nxt["strategy"]).messages(task.dialect, task.answer_format, problem.question,
-                                                       task.final_answer)
+        users = get_strategy(nxt["strategy"]).turns(task, problem)  # as run_episodes said them
         if len(users) > 2:
             raise ValueError(f"star_sft: strategy {nxt['strategy']!r} has {len(users)} user turns; its "
                              f"intermediate answers cannot be recovered from the joined `feedback` column")

@@ -25,13 +25,12 @@ advantages are per token, shape (B, T), which TRL's loss accepts.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
-import shutil
 import tempfile
 import time
 import warnings
-import weakref
 from collections import Counter
 from typing import Sequence
 
@@ -128,7 +127,7 @@ class TwoAttemptRollout:
         self.params = SamplingParams(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
         self.batch_size = batch_size
         self.by_prompt = {task.prompt(p): p for p in problems}
-        self._message = lambda p: strat.messages(task.dialect, task.answer_format, p.question, task.final_answer)[0]
+        self._message = lambda p: strat.turns(task, p)[0]
         self.calls = 0
 
     def problem_of(self, prompt) -> Problem:
@@ -164,7 +163,9 @@ class TwoAttemptRollout:
 
     def __call__(self, prompts: list, trainer) -> dict:
         tok = trainer.processing_class
-        eos_ids = _eos_ids(trainer)
+        from sclab.generate.hf import eos_ids as turn_end_ids
+
+        eos_ids = turn_end_ids(trainer.accelerator.unwrap_model(trainer.model), tok)
         problems = [self.problem_of(p) for p in prompts]
         seen: Counter = Counter()
         sample_ids = []
@@ -211,16 +212,6 @@ class TwoAttemptRollout:
         return out
 
 
-def _eos_ids(trainer) -> list[int]:
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    eos = model.generation_config.eos_token_id
-    eos = [eos] if isinstance(eos, int) else list(eos or [])
-    tid = trainer.processing_class.eos_token_id
-    if tid is not None and tid not in eos:
-        eos.append(tid)
-    return eos
-
-
 def reward_turn1(completions, r1, **kwargs) -> list[float]:
     """Attempt 1's correctness, as the rollout graded it (raw, unshaped)."""
     return [float(x) for x in r1]
@@ -232,6 +223,21 @@ def reward_turn2(completions, r2, **kwargs) -> list[float]:
 
 
 # ---------------------------------------------------------------- the trainer
+
+@contextlib.contextmanager
+def _quiet():
+    """transformers' and TRL's per-run warnings off (experimental rollout_func, config notes), restored after."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
 
 def _grpo_trainer_class():
     from trl import GRPOTrainer
@@ -424,10 +430,9 @@ def score_trainer(model, tokenizer, task: Task, problems: Sequence[Problem], *, 
         raise ValueError("score_train: no training problems given")
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     from datasets import Dataset
-    from transformers.utils import logging as hf_logging
     from trl import GRPOConfig
 
-    from sclab.train.sft import _lora_config
+    from sclab.train.sft import _lora_config, finish_trainer
 
     rollout = TwoAttemptRollout(task, problems, strategy, second_turn=stage != "single", max_new_tokens=max_new_tokens,
                                 temperature=temperature, seed=seed)
@@ -454,23 +459,13 @@ def score_trainer(model, tokenizer, task: Task, problems: Sequence[Problem], *, 
         ep = eval_params or SamplingParams(temperature=temperature, max_new_tokens=max_new_tokens, seed=seed + 1)
         evaluator = _EvalCallback(tokenizer, task, list(eval_problems), strategy, ep, eval_every)
         callbacks.append(evaluator.callback())
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            trainer = _grpo_trainer_class()(
-                model=policy, processing_class=tokenizer, reward_funcs=reward_funcs, args=GRPOConfig(**cfg),
-                train_dataset=ds, rollout_func=rollout, peft_config=_lora_config(lora), callbacks=callbacks,
-                stage=stage, alpha=alpha if stage == "II" else 0.0, beta_turn1=beta_turn1,
-                beta_turn2=beta_turn2 if stage != "single" else 0.0, ref_model=ref, credit_turn1=credit_turn1)
-    finally:
-        hf_logging.set_verbosity(verbosity)
-    if not progress:  # without tqdm, transformers prints every log dict; progress=False means quiet
-        from transformers.trainer_callback import PrinterCallback
-
-        trainer.remove_callback(PrinterCallback)
-    weakref.finalize(trainer, shutil.rmtree, out_dir, True)
+    with _quiet():
+        trainer = _grpo_trainer_class()(
+            model=policy, processing_class=tokenizer, reward_funcs=reward_funcs, args=GRPOConfig(**cfg),
+            train_dataset=ds, rollout_func=rollout, peft_config=_lora_config(lora), callbacks=callbacks,
+            stage=stage, alpha=alpha if stage == "II" else 0.0, beta_turn1=beta_turn1,
+            beta_turn2=beta_turn2 if stage != "single" else 0.0, ref_model=ref, credit_turn1=credit_turn1)
+    finish_trainer(trainer, out_dir, "score_train", progress)
     trainer.sclab_evaluator = evaluator
     trainer.sclab_run = {**cfg, "output_dir": None, "alpha": alpha, "beta_turn1": beta_turn1, "beta_turn2": beta_turn2,
                          "strategy": strategy, "problems": [p.id for p in problems], "credit_turn1": credit_turn1,
@@ -492,21 +487,14 @@ def score_train(model, tokenizer, task: Task, problems: Sequence[Problem], *, st
     credits given to each turn, `kl/turn1|turn2`, loss) and, if `eval_problems` is given, the
     held-out evaluation every `eval_every` steps as `eval_*` columns (step 0 = the start).
     """
-    from transformers.utils import logging as hf_logging
 
     from sclab.train.sft import tag_tuned, unpatch_forward
 
     trainer = score_trainer(model, tokenizer, task, problems, stage=stage, lora=lora, progress=progress, **kwargs)
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            t0 = time.time()
-            trainer.train()
-            seconds = time.time() - t0
-    finally:
-        hf_logging.set_verbosity(verbosity)
+    with _quiet():
+        t0 = time.time()
+        trainer.train()
+        seconds = time.time() - t0
     trained = trainer.model
     unpatch_forward(trained)  # else a copy of it (the next stage) would generate with these weights
     if lora and hasattr(trained, "merge_and_unload"):
