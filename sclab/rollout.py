@@ -6,6 +6,10 @@ metric and training-set builder reads:
     problem_id, sample, turn, strategy, stop, response, extracted, how, correct, tokens, time,
     truncated, logprob, carried, feedback
 
+plus the task's own label columns where it has them (`Task.label_columns`): on the toy world
+every attempt's error profile (`sclab.toy.labels`: form, split, first wrong line, its kind),
+a kept or carried answer inheriting the labels of the attempt it keeps.
+
 Stopping (Huang et al. arXiv 2310.01798): `intrinsic` runs every turn for every sample;
 `oracle` stops a sample once it is correct (using the gold label) and carries its answer
 forward in `carried` rows. A strategy may also stop on the model's own feedback
@@ -34,11 +38,19 @@ def first_turn(problem: Problem, task: Task) -> list[dict]:
     return [{"role": "user", "content": task.prompt(problem)}]
 
 
-def _row(problem, sample, turn, strategy, stop, comp: Completion, grade, feedback="") -> dict:
-    return {"problem_id": problem.id, "sample": sample, "turn": turn, "strategy": strategy, "stop": stop,
-            "response": comp.text, "extracted": grade.extracted, "how": grade.how, "correct": bool(grade.correct),
-            "tokens": comp.tokens, "time": comp.time, "truncated": comp.truncated, "logprob": comp.logprob,
-            "carried": False, "feedback": feedback}
+def _row(problem, sample, turn, strategy, stop, comp: Completion, grade, feedback="", task: Task | None = None,
+         prev: dict | None = None) -> dict:
+    row = {"problem_id": problem.id, "sample": sample, "turn": turn, "strategy": strategy, "stop": stop,
+           "response": comp.text, "extracted": grade.extracted, "how": grade.how, "correct": bool(grade.correct),
+           "tokens": comp.tokens, "time": comp.time, "truncated": comp.truncated, "logprob": comp.logprob,
+           "carried": False, "feedback": feedback}
+    labels = task.label(problem, comp.text) if task is not None else None
+    if labels:
+        if labels.get("form") == "keep" and prev is not None:
+            # a kept answer restates the previous attempt: its error is that attempt's
+            labels = {**labels, **{k: prev.get(k) for k in task.inherited_labels}}
+        row.update(labels)
+    return row
 
 
 def run_episodes(generator: Generator, task: Task, problems: Sequence[Problem], *, strategy: str = "retry",
@@ -67,7 +79,7 @@ def run_episodes(generator: Generator, task: Task, problems: Sequence[Problem], 
     for p, comps in zip(problems, first):
         for s, comp in enumerate(comps):
             g = task.grade(p, comp.text)
-            rows.append(_row(p, s, 1, strategy, stop, comp, g))
+            rows.append(_row(p, s, 1, strategy, stop, comp, g, task=task))
             hist[(p.id, s)] = first_turn(p, task) + [{"role": "assistant", "content": comp.text}]
             live.append((p, s, g.correct, rows[-1]))
 
@@ -103,7 +115,7 @@ def run_episodes(generator: Generator, task: Task, problems: Sequence[Problem], 
             if key in final:
                 comp = final[key]
                 g = task.grade(p, comp.text)
-                row = _row(p, s, t, strategy, stop, comp, g, feedback="\n".join(feedback[key]))
+                row = _row(p, s, t, strategy, stop, comp, g, feedback="\n".join(feedback[key]), task=task, prev=prev)
                 row["tokens"] = spent[key]  # the turn's cost: feedback steps included
             else:  # stopped by its own feedback: the previous attempt stands
                 row = {**prev, "turn": t, "tokens": spent[key], "time": 0.0, "logprob": 0.0, "carried": True,
@@ -117,7 +129,7 @@ def run_episodes(generator: Generator, task: Task, problems: Sequence[Problem], 
         live = new_live
 
     order = {p.id: i for i, p in enumerate(problems)}
-    df = pd.DataFrame(rows, columns=COLUMNS)
+    df = pd.DataFrame(rows, columns=COLUMNS + list(task.label_columns))
     df = df.iloc[sorted(range(len(df)), key=lambda i: (order[rows[i]["problem_id"]], rows[i]["sample"], rows[i]["turn"]))]
     df = df.reset_index(drop=True)
     return (df, hist) if return_histories else df

@@ -51,9 +51,18 @@ class Task:
     # the same as a noun phrase, for prompts that end "... with your final answer {final_answer}"
     # (Huang et al. arXiv 2310.01798 used this phrase on GSM8K)
     final_answer: str = "in the form \\boxed{answer}."
+    # extra record columns `label` fills for every attempt (the toy world's error labels); a
+    # kept answer inherits `inherited_labels` from the attempt it keeps
+    label_columns: tuple[str, ...] = ()
+    inherited_labels: tuple[str, ...] = ()
 
     def problems(self, n: int | None = None, split: str = "test", seed: int = 0) -> list[Problem]:
         raise NotImplementedError
+
+    def label(self, problem: Problem, text: str) -> dict | None:
+        """Ground-truth labels of one attempt (columns `label_columns`), where the task knows
+        them; None for benchmarks, whose errors nobody labelled."""
+        return None
 
     def prompt(self, problem: Problem) -> str:
         """The first user message for `problem`: the question, then the answer-format sentence."""

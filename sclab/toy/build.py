@@ -60,15 +60,18 @@ def make_tokenizer(world: ToyWorld):
     return fast
 
 
-def encode_document(msgs: list[tuple[str, str]], vocab: dict[str, int]) -> tuple[list[int], list[int]]:
+def encode_document(msgs: list[tuple[str, str]], vocab: dict[str, int],
+                    loss: list[bool] | None = None) -> tuple[list[int], list[int]]:
     """Token ids and labels of one conversation, exactly as the chat template renders it; labels
-    are -100 on user turns and on the `<assistant>` tag (given, not predicted)."""
+    are -100 on user turns, on the `<assistant>` tag (given, not predicted) and on turns whose
+    `loss` entry is False (context only)."""
     ids, labels = [], []
     eos = vocab["<eos>"]
-    for role, content in msgs:
+    for i, (role, content) in enumerate(msgs):
         body = [vocab[w] for w in content.split()] + [eos]
         ids += [vocab[f"<{role}>"]] + body
-        labels += [-100] + (body if role == "assistant" else [-100] * len(body))
+        learn = role == "assistant" and (loss is None or loss[i])
+        labels += [-100] + (body if learn else [-100] * len(body))
     return ids, labels
 
 
@@ -81,7 +84,8 @@ def pack_batch(rng: np.random.Generator, world: ToyWorld, vocab: dict[str, int],
     for b in range(batch_size):
         pos = 0
         while True:
-            d_ids, d_lab = encode_document(sample_document(rng, world), vocab)
+            d_msgs, d_loss = sample_document(rng, world, with_loss=True)
+            d_ids, d_lab = encode_document(d_msgs, vocab, d_loss)
             if len(d_ids) > seq_len:
                 continue  # longer than a row: skip rather than truncate a solution
             if pos + len(d_ids) > seq_len:
@@ -94,17 +98,22 @@ def pack_batch(rng: np.random.Generator, world: ToyWorld, vocab: dict[str, int],
 
 def table_probe(world: ToyWorld, vocab: dict[str, int], rng: np.random.Generator, n: int = 64):
     """A function model -> accuracy on the result tokens of `n` held-out clean solutions
-    (teacher forced): how well the arithmetic tables are learned."""
+    (teacher forced): how well the arithmetic tables are learned. Lines on the world's unsure
+    and misconception entries are left out: they are taught wrong on purpose, so a probe that
+    counted them could not reach its target."""
     import torch
 
-    from sclab.toy.world import render, sample_program, solve
+    from sclab.toy.world import error_table, render, sample_program, solve
 
+    special = error_table(world)
     rows, where = [], []
     for _ in range(n):
         prog = sample_program(rng, world, "test")
-        ids, _ = encode_document([("user", prog.question()), ("assistant", render(solve(prog, world.p)))], vocab)
+        lines = solve(prog, world.p)
+        ids, _ = encode_document([("user", prog.question()), ("assistant", render(lines))], vocab)
         rows.append(ids)
-        where.append([i for i in range(len(ids) - 1) if ids[i] == vocab["="]])
+        eq = [i for i in range(len(ids) - 1) if ids[i] == vocab["="]]
+        where.append([i for i, (a, op, c, _) in zip(eq, lines) if (a, op, c) not in special])
     width = max(map(len, rows))
     batch = torch.full((n, width), vocab["<pad>"], dtype=torch.long)
     for i, r in enumerate(rows):

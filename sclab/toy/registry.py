@@ -6,7 +6,7 @@ model size and the training budget. `load("toy:<name>")` builds the spec once an
 
     >>> from sclab.toy.registry import TOY_MODELS
     >>> TOY_MODELS["arith"].world.slip_rate
-    0.05
+    0.03
 """
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ import json
 from dataclasses import dataclass, field
 
 # bump when the world or the trainer changes in a way that changes the weights
-RECIPE_VERSION = 7
+RECIPE_VERSION = 8
+
+RETRY_WORDS = ("again", "confirm", "check")
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,14 @@ class ToyWorld:
 
     Task: the *iterated program* `x0 ; op1 c1 op2 c2 ; n ?`, solved line by line as
     `a op c = r ;` (op1 then op2, n times, mod p), final answer after `>`.
+
+    Three kinds of error, each a knob, so every result can say which errors a method fixes
+    (`sclab.toy.labels` names the kind of any attempt's first wrong line):
+    - *slips*: a line's result is wrong at random (rate `slip_rate`); the model knows better;
+    - *unsure facts*: `n_unsure` table entries are taught right only with probability
+      `unsure_right`, otherwise one fixed wrong value: the model's belief is split;
+    - *misconceptions*: `n_misconceptions` entries are taught right with probability
+      `misconception_right` < 1/2: greedy decoding is confidently wrong, no self-check sees it.
     """
 
     p: int = 13                      # arithmetic modulus (numbers are single tokens 0..p-1)
@@ -32,23 +42,48 @@ class ToyWorld:
     n_min: int = 1                   # program repetitions in pretraining (2n solution lines)
     n_max: int = 6
     test_fraction: float = 0.1       # programs held out of pretraining (hash partition)
-    # Correctable errors: a fraction of pretraining solution lines carry a wrong result that
-    # later lines follow ("Physics of Language Models 2.2", arXiv 2408.16293), so sampled
-    # first attempts contain slips that a second look can find.
-    slip_rate: float = 0.05
-    # Follow-up turns in pretraining. A neutral base: after "again" a retry keeps the previous
-    # answer or is an independent attempt with the same slip rate, never a fix, so the base
-    # model's intrinsic Δ ≈ 0 with balanced i→c and c→i. Keeping is a restatement without
-    # working, `same > r`: a verbatim copy of a slipped solution was not learned in 5 CPU
-    # minutes (the arithmetic overrode the copy at the slip, an implicit fix: Δ +0.06).
+    # Slips: a fraction of pretraining solution lines carry a random wrong result that later
+    # lines follow ("Physics of Language Models 2.2", arXiv 2408.16293), so sampled attempts
+    # contain errors that a second look can find. 0.03 (0.05 in world v1): with the table's
+    # errors on top, first attempts at T=1 stay near 0.6 correct.
+    slip_rate: float = 0.03
+    # Unsure facts and misconceptions: a fixed, seeded subset of the 13 x 24 = 312 entries
+    # (a, op c) of the arithmetic table (`sclab.toy.world.error_table`). 20 entries (6%) taught
+    # right 60% of the time give ~2.6% wrong lines at T=1, mostly right under greedy decoding;
+    # 5 entries (1.6%) taught right 30% of the time put greedy accuracy near 0.85 (a program
+    # has 4-12 lines) - the "confidently wrong" errors (Huang et al. arXiv 2310.01798's reason
+    # why intrinsic correction fails).
+    n_unsure: int = 20
+    unsure_right: float = 0.6
+    n_misconceptions: int = 5
+    misconception_right: float = 0.3
+    table_seed: int = 0              # which entries are unsure / misconceptions, and their wrong values
+    # Follow-up turns in pretraining. A neutral base: after a retry word the next attempt keeps
+    # the answer (`same > r`), revises, or is a fresh attempt - never a fix - so the base
+    # model's intrinsic Δ ≈ 0. A *revision* (`revise <lines> redo <lines> > r`) copies the
+    # previous attempt's first k lines verbatim, slips included, with k uniform over the lines
+    # and independent of where that attempt went wrong, then redoes the rest with the first
+    # attempt's error rates; `redo` marks the split, so which line a revision started from is
+    # visible in its text. This is the copy circuit a method can learn to use selectively
+    # ("keep what is right, redo from the first wrong line") while the base stays neutral.
     followup_rate: float = 0.8       # fraction of documents with at least one follow-up
     max_attempts: int = 4            # attempts per pretraining document (multi-round episodes)
-    # P(keep the answer) after each retry word; otherwise an independent attempt. The words differ only in
-    # this prior, which is what lets prompt variants shift the CL-CS trade-off (arXiv 2412.19513):
-    # "confirm" (a confident prompt) copies more, "check" (a critical prompt) re-solves more.
-    copy_rates: tuple[tuple[str, float], ...] = (("again", 0.5), ("confirm", 0.8), ("check", 0.2))
-    # After "wrong" (oracle feedback, only ever after a wrong attempt) the next attempt is an
-    # independent one: the oracle-retry fix rate measures how many errors a fresh attempt fixes.
+    # P(keep the answer) and P(revise) after each retry word; otherwise a fresh attempt. The words
+    # differ only in these priors, which is what lets prompt variants shift the CL-CS trade-off
+    # (arXiv 2412.19513): "confirm" (a confident prompt) keeps more, "check" (a critical prompt)
+    # re-solves more.
+    keep_rates: tuple[tuple[str, float], ...] = (("again", 0.4), ("confirm", 0.7), ("check", 0.2))
+    revise_rates: tuple[tuple[str, float], ...] = (("again", 0.3), ("confirm", 0.2), ("check", 0.4))
+    # Conflict documents: copying a wrong line against what the arithmetic says is the hard
+    # part of a revision (a world-v1 build overrode copied slips, an implicit fix worth Δ +0.06).
+    # This fraction of documents with follow-ups draws its first attempt with slips at
+    # `conflict_slip_rate` and takes the loss off it (context only, so first attempts are not
+    # taught the higher rate); the follow-ups are drawn as in every document, so what a retry
+    # does never depends on how many slips it sees.
+    conflict_rate: float = 0.3
+    conflict_slip_rate: float = 0.25
+    # After "wrong" (oracle feedback, only ever after a wrong attempt) the next attempt is a
+    # fresh one: the oracle-retry fix rate measures how many errors a fresh look fixes, by kind.
     # The doubt prior (Huang et al. arXiv 2310.01798; sycophancy): after "sure ?" pretraining
     # text restates its answer flipped to another value with this probability, else keeps it:
     # a change under pressure, which lands on the right answer only by chance. (A subtler
@@ -61,6 +96,11 @@ class ToyWorld:
     # before the question; the solution is worked as usual and the final answer is the computed
     # result if it is an option, else a guess among the options.
     mc_rate: float = 0.15
+
+    def behaviour_rates(self, word: str) -> tuple[float, float, float]:
+        """P(keep), P(revise), P(fresh) after retry `word` in pretraining."""
+        keep, revise = dict(self.keep_rates).get(word, 0.0), dict(self.revise_rates).get(word, 0.0)
+        return keep, revise, 1.0 - keep - revise
 
 
 @dataclass(frozen=True)

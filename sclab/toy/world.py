@@ -9,8 +9,12 @@ An operation with its operand is one token (`+3`): each result is then a two-tok
 (a, +3), which a small transformer learns reliably in minutes; with `+` and `3` as separate
 tokens the three-token lookup sat on a loss plateau for a seed-dependent number of steps.
 
-Pretraining documents (`sample_document`) carry slips at rate ε and follow-up turns whose
-behaviour is set by the world's priors (see `sclab.toy.registry.ToyWorld`).
+Pretraining documents (`sample_document`) carry three kinds of error - slips, unsure table
+entries and misconceptions (`error_table`) - and follow-up turns that keep, revise or redo an
+attempt, with rates set by the world's priors (see `sclab.toy.registry.ToyWorld`). A revision
+copies the first k lines and marks where it starts anew:
+
+    revise 7 +3 = 10 ; redo 10 -5 = 5 ; 5 +3 = 8 ; 8 -5 = 3 ; > 3
 
     >>> from sclab.toy.world import ArithTask
     >>> t = ArithTask(); p = t.problems(1)[0]; t.grade(p, p.meta["solution"]).correct
@@ -18,6 +22,7 @@ behaviour is set by the world's priors (see `sclab.toy.registry.ToyWorld`).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -28,7 +33,8 @@ from sclab.toy.registry import ToyWorld
 
 SPECIALS = ["<pad>", "<unk>", "<eos>", "<user>", "<assistant>"]
 SYMBOLS = ["=", ";", "?", ">"]
-WORDS = ["again", "confirm", "check", "wrong", "sure", "options", "same"]
+WORDS = ["again", "confirm", "check", "wrong", "sure", "options", "same", "revise", "redo"]
+MARKERS = ("revise", "redo")   # a revision's opening word and its split mark (not solution lines)
 # what the user says in each follow-up turn of the toy dialect; the question follows the words,
 # as in the CCT paper's released code (the second turn repeats the question): without it a
 # fresh second attempt had to fetch x0 from the far start of the conversation and began from
@@ -75,33 +81,86 @@ def parse_question(question: str) -> Program:
     return Program(int(x0), tuple((t[0], int(t[1:])) for t in o), int(n))
 
 
+@functools.lru_cache(maxsize=32)
+def error_table(world: ToyWorld) -> dict[tuple[int, str, int], tuple[str, int]]:
+    """The world's unsure facts and misconceptions: {(a, op, c): (kind, wrong value)}.
+
+    A fixed, seeded choice of `n_unsure + n_misconceptions` distinct table entries, each with
+    one wrong value (uniform over the p-1 others). Every other entry is always taught right.
+
+    >>> from sclab.toy.registry import ToyWorld
+    >>> t = error_table(ToyWorld()); sorted({k for k, _ in t.values()})
+    ['misconception', 'unsure']
+    """
+    p = world.p
+    entries = [(a, op, c) for op in world.ops for c in range(1, p) for a in range(p)]
+    if world.n_unsure + world.n_misconceptions > len(entries):
+        raise ValueError(f"ToyWorld: n_unsure + n_misconceptions must be <= {len(entries)} table entries")
+    rng = np.random.default_rng([world.table_seed, 2024])
+    pick = rng.permutation(len(entries))[: world.n_unsure + world.n_misconceptions]
+    table = {}
+    for j, i in enumerate(pick):
+        a, op, c = entries[int(i)]
+        wrong = (apply(op, a, c, p) + int(rng.integers(1, p))) % p
+        table[(a, op, c)] = ("unsure" if j < world.n_unsure else "misconception", wrong)
+    return table
+
+
+def line_result(a: int, op: str, c: int, p: int, rng: np.random.Generator | None = None,
+                slip_rate: float = 0.0, world: ToyWorld | None = None) -> int:
+    """One line's result as pretraining text writes it: with probability `slip_rate` a slip
+    (uniform over the p-1 wrong values); else, on an entry of `world`'s error table, the right
+    value with probability `unsure_right` / `misconception_right` and its fixed wrong value
+    otherwise; else the right value. Without `rng`, the true result."""
+    r = apply(op, a, c, p)
+    if rng is None:
+        return r
+    if slip_rate > 0 and rng.random() < slip_rate:
+        return (r + int(rng.integers(1, p))) % p
+    entry = error_table(world).get((a, op, c)) if world is not None else None
+    if entry is not None:
+        right = world.unsure_right if entry[0] == "unsure" else world.misconception_right
+        if rng.random() >= right:
+            return entry[1]
+    return r
+
+
 def solve(prog: Program, p: int, rng: np.random.Generator | None = None, slip_rate: float = 0.0,
-          force_slip_at: int | None = None, prefix: list[tuple[int, str, int, int]] | None = None
-          ) -> list[tuple[int, str, int, int]]:
-    """The solution lines (a, op, c, r). With `rng` and `slip_rate`, each line's result is wrong
-    with that probability (uniform over the other p-1 values) and later lines follow it.
-    `prefix` copies the given first lines verbatim; `force_slip_at` forces a slip on that line."""
+          force_slip_at: int | None = None, prefix: list[tuple[int, str, int, int]] | None = None,
+          world: ToyWorld | None = None) -> list[tuple[int, str, int, int]]:
+    """The solution lines (a, op, c, r). With `rng`, each line's result is drawn by
+    `line_result` (slips at `slip_rate`; with `world`, its unsure facts and misconceptions too)
+    and later lines follow it. `prefix` copies the given first lines verbatim; `force_slip_at`
+    forces a slip on that line."""
     lines = list(prefix or [])
     a = lines[-1][3] if lines else prog.x0
     total = 2 * prog.n
     for i in range(len(lines), total):
         op, c = prog.ops[i % 2]
-        r = apply(op, a, c, p)
-        slip = i == force_slip_at or (rng is not None and slip_rate > 0 and rng.random() < slip_rate)
-        if slip:
-            r = (r + int(rng.integers(1, p))) % p
+        if i == force_slip_at:
+            r = (apply(op, a, c, p) + int(rng.integers(1, p))) % p
+        else:
+            r = line_result(a, op, c, p, rng, slip_rate, world)
         lines.append((a, op, c, r))
         a = r
     return lines
 
 
-def render(lines: list[tuple[int, str, int, int]] | None, final: int | None = None) -> str:
+def _body(lines) -> str:
+    return " ".join(f"{a} {op}{c} = {r} ;" for a, op, c, r in lines)
+
+
+def render(lines: list[tuple[int, str, int, int]] | None, final: int | None = None,
+           split: int | None = None) -> str:
     """A solution's text; `final` overrides the answer after `>` (a multiple-choice guess).
-    `lines=None` is a restatement of an answer without working: `same > final`."""
+    `lines=None` is a restatement of an answer without working: `same > final`. With `split`
+    = k, a revision: `revise` + the k copied lines + `redo` + the lines worked anew."""
     if lines is None:
         return f"same > {final}"
-    body = " ".join(f"{a} {op}{c} = {r} ;" for a, op, c, r in lines)
-    return f"{body} > {lines[-1][3] if final is None else final}"
+    end = f"> {lines[-1][3] if final is None else final}"
+    if split is None:
+        return f"{_body(lines)} {end}"
+    return " ".join(t for t in ("revise", _body(lines[:split]), "redo", _body(lines[split:]), end) if t)
 
 
 def mc_final(lines, options: list[int] | None, rng: np.random.Generator, exclude: int | None = None) -> int:
@@ -121,11 +180,15 @@ def mc_question(question: str, options: list[int]) -> str:
 
 
 def parse_lines(text: str) -> list[tuple[int, str, int, int]] | None:
-    """Parse a rendered solution back into lines; None if it is malformed."""
+    """Parse a rendered solution (or revision) back into lines; None if it is malformed.
+    A revision's `revise` / `redo` marks are allowed only where `render` puts them: at the
+    start of a line."""
     body = text.split(">")[0]
     out = []
     for chunk in body.split(";"):
         tok = chunk.split()
+        while tok and tok[0] in MARKERS:
+            tok = tok[1:]
         if not tok:
             continue
         if len(tok) != 4 or tok[2] != "=" or len(tok[1]) < 2:
@@ -158,8 +221,37 @@ def sample_program(rng: np.random.Generator, world: ToyWorld, split: str, n_min:
             return prog
 
 
-def sample_document(rng: np.random.Generator, world: ToyWorld) -> list[tuple[str, str]]:
-    """One pretraining conversation [(role, content), ...] from the world's mix (training split only)."""
+def _behaviour(rng: np.random.Generator, world: ToyWorld, kind: str) -> str:
+    """What a pretraining retry does after word `kind`: keep, revise or fresh."""
+    if kind == "wrong":
+        return "fresh"   # after oracle feedback: always a fresh look
+    keep, revise, _ = world.behaviour_rates(kind)
+    u = rng.random()
+    return "keep" if u < keep else "revise" if u < keep + revise else "fresh"
+
+
+def retry(rng: np.random.Generator, world: ToyWorld, prog: Program, attempt: list, final: int, word: str,
+          options: list[int] | None = None) -> tuple[list, int, str]:
+    """What pretraining text writes after retry `word` (or "wrong") following a worked `attempt`
+    whose answer is `final`: (the latest worked lines, the new final answer, the text).
+
+    keep: `same > final`; fresh: every line anew; revise: `attempt`'s first k lines verbatim
+    (k uniform over its lines, independent of its errors), the rest anew. New lines have the
+    first attempt's error rates, so no behaviour fixes anything."""
+    how = _behaviour(rng, world, word)
+    if how == "keep":
+        return attempt, final, render(None, final)
+    k = int(rng.integers(0, len(attempt))) if how == "revise" else 0
+    attempt = solve(prog, world.p, rng, world.slip_rate, prefix=attempt[:k], world=world)
+    final = mc_final(attempt, options, rng)
+    return attempt, final, render(attempt, final, split=k if how == "revise" else None)
+
+
+def sample_document(rng: np.random.Generator, world: ToyWorld, with_loss: bool = False):
+    """One pretraining conversation [(role, content), ...] from the world's mix (training split only).
+
+    With `with_loss`, also the list of which turns carry loss: user turns never do, and the
+    first attempt of a conflict document (`ToyWorld.conflict_rate`) is context only."""
     prog = sample_program(rng, world, "train")
     p = world.p
     answer = apply_program(prog, p)
@@ -169,33 +261,31 @@ def sample_document(rng: np.random.Generator, world: ToyWorld) -> list[tuple[str
         wrong = [int(v) for v in rng.permutation([v for v in range(p) if v != answer])[:3]]
         options = [int(v) for v in rng.permutation([answer] + wrong)]
         question = mc_question(question, options)
-    attempt = solve(prog, p, rng, world.slip_rate)
+    follow = rng.random() < world.followup_rate
+    conflict = follow and rng.random() < world.conflict_rate
+    attempt = solve(prog, p, rng, world.conflict_slip_rate if conflict else world.slip_rate, world=world)
     final = mc_final(attempt, options, rng)
     msgs = [("user", question), ("assistant", render(attempt, final))]
-    if rng.random() >= world.followup_rate:
-        return msgs
-    names = [n for n, _ in world.followup_weights]
-    weights = np.array([w for _, w in world.followup_weights], dtype=float)
-    copy_rates = dict(world.copy_rates)
-    n_follow = int(rng.integers(1, world.max_attempts))
-    for _ in range(n_follow):
-        kind = names[int(rng.choice(len(names), p=weights / weights.sum()))]
-        if kind == "wrong" and final == answer:
-            kind = "again"  # "wrong" is only ever said after a wrong attempt
-        if kind == "wrong" or (kind in copy_rates and rng.random() >= copy_rates[kind]):
-            # an independent attempt with the same slip rate
-            attempt = solve(prog, p, rng, world.slip_rate)
-            final = mc_final(attempt, options, rng)
-            text = render(attempt, final)
-        elif kind in copy_rates:
-            text = render(None, final)  # keeps its answer: "same > r"
-        else:  # "sure": the doubt prior - under pressure the answer may flip, without new working
-            if rng.random() < world.doubt_change_rate:
-                pool = [v for v in (options or range(p)) if v != final]
-                final = int(pool[int(rng.integers(0, len(pool)))])
-            text = render(None, final)
-        msgs += [("user", followup(kind, question)), ("assistant", text)]
-    return msgs
+    loss = [False, not conflict]
+    if follow:
+        names = [n for n, _ in world.followup_weights]
+        weights = np.array([w for _, w in world.followup_weights], dtype=float)
+        n_follow = int(rng.integers(1, world.max_attempts))
+        for _ in range(n_follow):
+            kind = names[int(rng.choice(len(names), p=weights / weights.sum()))]
+            if kind == "wrong" and final == answer:
+                kind = "again"  # "wrong" is only ever said after a wrong attempt
+            if kind == "sure":
+                # the doubt prior - under pressure the answer may flip, without new working
+                if rng.random() < world.doubt_change_rate:
+                    pool = [v for v in (options or range(p)) if v != final]
+                    final = int(pool[int(rng.integers(0, len(pool)))])
+                text = render(None, final)
+            else:
+                attempt, final, text = retry(rng, world, prog, attempt, final, kind, options)
+            msgs += [("user", followup(kind, question)), ("assistant", text)]
+            loss += [False, True]
+    return (msgs, loss) if with_loss else msgs
 
 
 def apply_program(prog: Program, p: int) -> int:
@@ -210,6 +300,8 @@ class ArithTask(Task):
 
     name = "arith"
     dialect = "toy"
+    label_columns = ("form", "split", "first_wrong", "error_kind", "n_wrong", "lucky")   # sclab.toy.labels
+    inherited_labels = ("first_wrong", "error_kind", "n_wrong", "lucky")
 
     def __init__(self, world: ToyWorld | None = None, n_min: int = 2, n_max: int = 6):
         self.world = world or ToyWorld()
@@ -245,6 +337,12 @@ class ArithTask(Task):
         options = [int(v) for v in rng.permutation([int(problem.gold)] + d)]
         return Problem(id=problem.id + "/mc", question=mc_question(problem.question, options), gold=problem.gold,
                        meta={**problem.meta, "options": options, "distractors": d})
+
+    def label(self, problem: Problem, text: str) -> dict:
+        """The attempt's error profile under this task's world (`sclab.toy.labels.label_attempt`)."""
+        from sclab.toy.labels import label_attempt  # labels imports this module
+
+        return label_attempt(problem, text, self.world)
 
     def grade(self, problem: Problem, text: str) -> Grade:
         extracted = extract_final(text)

@@ -2,10 +2,13 @@
 import numpy as np
 import pytest
 
+from sclab.tasks.base import Problem
 from sclab.toy.build import encode_document, make_tokenizer
-from sclab.toy.registry import TOY_MODELS, ToyWorld
-from sclab.toy.world import (ArithTask, Program, extract_final, first_wrong_line, is_test_program, parse_lines,
-                             parse_question, render, sample_document, solve)
+from sclab.toy.labels import form_of, label_attempt, line_kind, revision_split
+from sclab.toy.registry import RETRY_WORDS, TOY_MODELS, ToyWorld
+from sclab.toy.world import (ArithTask, Program, apply, error_table, extract_final, first_wrong_line, is_test_program,
+                             line_result, parse_lines, parse_question, render, retry, sample_document, sample_program,
+                             solve)
 
 pytestmark = pytest.mark.unit
 W = ToyWorld()
@@ -38,6 +41,23 @@ def test_slip_rate_matches_epsilon():
     assert abs(slips / total - 0.05) < 0.01
 
 
+def test_error_knobs_set_line_frequencies():
+    # each table entry drawn 4000 times through line_result: slips at ε everywhere, and on an
+    # unsure / misconception entry its fixed wrong value at (1-ε)(1-q) (+ ε/12 from slips)
+    rng = np.random.default_rng(10)
+    table = error_table(W)
+    for kind, right in (("unsure", W.unsure_right), ("misconception", W.misconception_right)):
+        (a, op, c), (_, wrong) = next((k, v) for k, v in sorted(table.items()) if v[0] == kind)
+        draws = [line_result(a, op, c, 13, rng, W.slip_rate, W) for _ in range(4000)]
+        expect = (1 - W.slip_rate) * (1 - right) + W.slip_rate / 12
+        got = np.mean([d == wrong for d in draws])
+        assert abs(got - expect) < 4 * np.sqrt(expect * (1 - expect) / 4000), (kind, got, expect)
+    a, op, c = next((a, op, c) for op in W.ops for c in range(1, 13) for a in range(13) if (a, op, c) not in table)
+    draws = [line_result(a, op, c, 13, rng, W.slip_rate, W) for _ in range(8000)]
+    got = np.mean([d != apply(op, a, c, 13) for d in draws])
+    assert abs(got - W.slip_rate) < 4 * np.sqrt(W.slip_rate / 8000)
+
+
 def test_held_out_programs_never_in_pretraining():
     rng = np.random.default_rng(1)
     task = ArithTask()
@@ -48,35 +68,89 @@ def test_held_out_programs_never_in_pretraining():
         assert not is_test_program(parse_question(doc[0][1]), W)
 
 
-def test_neutral_base_mix():
-    # after "again" a retry is a copy (rate c) or an independent attempt: with f_n the accuracy
-    # of a fresh attempt at difficulty n, P(fix | wrong) = (1-c) f_n and P(break | right) =
-    # (1-c)(1-f_n) - the pretraining data holds no correction skill
-    rng = np.random.default_rng(2)
-    first = {}   # n -> [attempts, right]
-    trans = {}   # (n, a1 right) -> [retries, right at 2]
-    for _ in range(30000):
-        doc = sample_document(rng, W)
-        prog = parse_question(doc[0][1])
-        n = prog.n
+def _retries(n_docs: int, seed: int):
+    """(word, attempt before, retry, problem) for every retry-word follow-up of n_docs open documents."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n_docs):
+        doc, loss = sample_document(rng, W, with_loss=True)
         if "options" in doc[0][1]:
             continue  # multiple choice: a guess can land on the answer
-        gold = str(solve(prog, 13)[-1][3])
-        f = first.setdefault(n, [0, 0])
-        f[0] += 1
-        f[1] += extract_final(doc[1][1]) == gold
-        for k in range(1, len(doc) - 2, 2):
-            if doc[k + 1][1].startswith("again "):
-                t = trans.setdefault((n, extract_final(doc[k][1]) == gold), [0, 0])
-                t[0] += 1
-                t[1] += extract_final(doc[k + 2][1]) == gold
-    c = dict(W.copy_rates)["again"]
-    for n in range(1, 7):
-        f_n = first[n][1] / first[n][0]
-        for a1_right, expect in ((False, (1 - c) * f_n), (True, 1 - (1 - c) * (1 - f_n))):
-            m, r = trans[(n, a1_right)]
-            se = np.sqrt(expect * (1 - expect) / m)
-            assert abs(r / m - expect) < 4 * se + 0.02, (n, a1_right, r / m, expect)
+        prog = parse_question(doc[0][1])
+        prob = Problem("d", doc[0][1], str(solve(prog, 13)[-1][3]))
+        worked = doc[1][1]
+        for k in range(2, len(doc), 2):
+            word = doc[k][1].split()[0]
+            if word in RETRY_WORDS:
+                out.append((word, worked, doc[k + 1][1], prob, loss[1]))
+            if not doc[k + 1][1].startswith("same"):
+                worked = doc[k + 1][1]
+    return out
+
+
+def test_retry_behaviours_follow_the_knobs():
+    # the share of keep / revise / fresh after each word is the knob's, within 4 standard errors
+    rows = _retries(20000, 2)
+    for word in RETRY_WORDS:
+        forms = [form_of(r) for w, _, r, _, _ in rows if w == word]
+        for form, expect in zip(("keep", "revise", "solve"), W.behaviour_rates(word)):
+            got = forms.count(form) / len(forms)
+            assert abs(got - expect) < 4 * np.sqrt(expect * (1 - expect) / len(forms)) + 1e-9, (word, form, got)
+
+
+def test_revisions_copy_verbatim_and_split_independently_of_errors():
+    rows = [r for r in _retries(30000, 3) if form_of(r[2]) == "revise"]
+    splits = {True: [], False: []}   # split position / (L-1), by "the revised attempt was wrong"
+    for _, before, after, prob, _ in rows:
+        k = revision_split(after)
+        lb, la = parse_lines(before), parse_lines(after)
+        assert la[:k] == lb[:k]                       # the copied part is verbatim, slips included
+        assert len(la) == len(lb)
+        wrong = label_attempt(prob, before, W)["first_wrong"] is not None
+        splits[wrong].append(k / (len(lb) - 1))   # mean 1/2 for every length L: k uniform on 0..L-1
+    # k is uniform over 0..L-1 whatever the attempt's errors: the same mean split position
+    se = np.sqrt(np.var(splits[True]) / len(splits[True]) + np.var(splits[False]) / len(splits[False]))
+    assert abs(np.mean(splits[True]) - np.mean(splits[False])) < 4 * se
+
+
+def test_pretraining_retries_do_not_correct():
+    # Δ of every retry word in the generating process itself: after a first attempt drawn as in
+    # pretraining, the retry is right as often as that attempt, within 4 standard errors
+    # (keep, revise and fresh never fix; in documents the words' contexts differ - "wrong" is
+    # only said after a wrong attempt - so the process is checked directly)
+    rng = np.random.default_rng(4)
+    for word in RETRY_WORDS + ("wrong",):
+        d = []
+        for _ in range(6000):
+            prog = sample_program(rng, W, "train")
+            gold = solve(prog, 13)[-1][3]
+            a1 = solve(prog, 13, rng, W.slip_rate, world=W)
+            _, final, text = retry(rng, W, prog, a1, a1[-1][3], word)
+            assert extract_final(text) == str(final)
+            d.append((final == gold) - (a1[-1][3] == gold))
+        d = np.array(d)
+        assert abs(d.mean()) < 4 * d.std() / np.sqrt(len(d)), (word, d.mean())
+
+
+def test_conflict_documents_are_context_only():
+    # first attempts of conflict documents carry no loss and slips at conflict_slip_rate
+    rng = np.random.default_rng(5)
+    masked = slips = lines = n = 0
+    for _ in range(20000):
+        doc, loss = sample_document(rng, W, with_loss=True)
+        n += 1
+        assert loss[0::2] == [False] * len(loss[0::2])   # user turns never carry loss
+        assert all(loss[3::2])                            # follow-up attempts always do
+        if not loss[1]:
+            masked += 1
+            assert len(doc) > 2                           # only documents with follow-ups
+            for a, op, c, r in parse_lines(doc[1][1]):
+                lines += 1
+                slips += line_kind(a, op, c, r, W) == "slip"
+    expect = W.followup_rate * W.conflict_rate
+    assert abs(masked / n - expect) < 4 * np.sqrt(expect * (1 - expect) / n)
+    # slips drawn at conflict_slip_rate, less the few that land on a table entry's wrong value
+    assert abs(slips / lines - W.conflict_slip_rate) < 0.015
 
 
 def test_tokenizer_matches_training_encoding():
@@ -84,12 +158,13 @@ def test_tokenizer_matches_training_encoding():
     vocab = tok.get_vocab()
     rng = np.random.default_rng(3)
     for _ in range(20):
-        msgs = sample_document(rng, W)
-        ids, labels = encode_document(msgs, vocab)
+        msgs, loss = sample_document(rng, W, with_loss=True)
+        ids, labels = encode_document(msgs, vocab, loss)
         text = tok.apply_chat_template([{"role": r, "content": c} for r, c in msgs], tokenize=False)
         assert tok(text, add_special_tokens=False)["input_ids"] == ids
-        # only assistant content (and its <eos>) is learned
-        assert sum(l != -100 for l in labels) == sum(len(c.split()) + 1 for r, c in msgs if r == "assistant")
+        # only assistant content (and its <eos>) of turns that carry loss is learned
+        assert sum(l != -100 for l in labels) == sum(len(c.split()) + 1 for (r, c), l in zip(msgs, loss)
+                                                     if r == "assistant" and l)
 
 
 @pytest.mark.parametrize("text, expected", [
