@@ -1,6 +1,8 @@
 """The `sclab` command: run notebooks in batch, rebuild the report, show resolved parameters.
 
-Exit status: 0 ok, 2 bad parameters (a message, no traceback), 1 a notebook failed.
+Exit status: 0 ok, 2 refused before anything ran (bad parameters, a missing requirement, an
+output directory another run is writing: a message, no traceback), 1 a notebook failed,
+128 + N stopped by signal N (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP) after its notebook was killed.
 
     $ sclab run --all --preset quick          # every notebook with params/<nb>/quick.yaml, then REPORT.md
     $ sclab run 00_quickstart -p n_problems 50 && sclab params 00_quickstart --preset quick
@@ -11,7 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from sclab.runs.params import ParamError, as_dict, load_params, params_hash
+from sclab.runs.params import ParamError, as_dict, load_params, params_hash, unmet_requirements
+from sclab.runs.procs import Stopped
 
 
 def _stem(arg: str) -> str:
@@ -85,13 +88,23 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "params":
             import yaml
 
-            params = load_params(_stem(args.notebook), args.preset, _overrides(args.p))
+            # shown even where it cannot run (a GPU preset on a laptop), with what is missing
+            params = load_params(_stem(args.notebook), args.preset, _overrides(args.p), requirements=False)
             print(f"# {_stem(args.notebook)} [{args.preset}] params hash {params_hash(params)}")
+            for key, problem in unmet_requirements(params).items():
+                print(f"# not runnable here: key {key!r}: {problem}")
             print(yaml.safe_dump(as_dict(params), sort_keys=False), end="")
             return 0
     except ParamError as e:
         print(f"sclab: error: {e}", file=sys.stderr)
         return 2
+    except Stopped as e:
+        kept = f"; the run is kept as {e.run_dir} (status interrupted); run again to resume" if e.run_dir else ""
+        try:  # after SIGHUP the terminal may be gone
+            print(f"sclab: stopped by {e}: the notebook's processes are gone{kept}", file=sys.stderr)
+        except OSError:
+            pass
+        return 128 + e.signum
     except KeyboardInterrupt:
         print("sclab: interrupted", file=sys.stderr)
         return 130

@@ -1,10 +1,13 @@
 """Running notebooks in batch: papermill in its own process group, recorded in a run directory.
 
-`run_notebook` validates the parameters (fails fast, before any kernel starts), executes
-`notebooks/<stem>.ipynb` into `outputs/<stem>/<preset>.partial/` and swaps it in as
-`outputs/<stem>/<preset>/` only when the run succeeded, so a directory without a suffix is
-always a finished run. A failed, timed-out or interrupted run is kept as `<preset>.failed/`
-(its notebook, manifest and papermill log) for debugging; an older finished run stays.
+`run_notebook` validates the parameters (fails fast, before any kernel starts), locks the
+output directory (one run at a time, `sclab.runs.lock`), executes `notebooks/<stem>.ipynb`
+into `outputs/<stem>/<preset>.partial/` and swaps it in as `outputs/<stem>/<preset>/` only
+when the run succeeded, so a directory without a suffix is always a finished run. A failed,
+timed-out or interrupted run is kept as `<preset>.failed/` (its notebook, manifest and
+papermill log) for debugging; an older finished run stays. The notebook never outlives its
+runner: SIGINT, SIGTERM and SIGHUP kill its process tree (`sclab.runs.procs`), and papermill
+runs under a launcher that does the same when the runner is killed (`sclab.runs.launch`).
 
     >>> from sclab.runs.execute import run_notebook
     >>> run_notebook("00_quickstart", "quick").status  # doctest: +SKIP
@@ -12,13 +15,13 @@ always a finished run. A failed, timed-out or interrupted run is kept as `<prese
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -29,13 +32,14 @@ from pathlib import Path
 import psutil
 import yaml
 
+from .lock import run_lock
 from .params import ParamError, as_dict, load_params, outputs_root, params_hash, project_root, presets
+from .procs import Stopped, alive, descendants, hold_signals, kill_tree, raise_if_stopped, stop_on_signals, stop_signal
 from .record import atomic_write, read_metrics, write_metrics
 
 LIBRARIES = ("torch", "transformers", "trl", "peft", "vllm", "papermill", "math-verify", "numpy", "pandas")
 PYTHONHASHSEED = "0"   # fixed so that set/dict iteration over strings is the same in every run
 POLL_S = 0.5           # how often the parent checks the child and notes its descendants
-KILL_GRACE_S = 3.0     # SIGTERM, then this long, then SIGKILL
 
 
 @dataclass
@@ -152,80 +156,11 @@ def read_manifest(directory: Path) -> dict | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# The child process and its clean-up
+# The child process
 
 
-def _descendants(pid: int) -> list[psutil.Process]:
-    try:
-        return psutil.Process(pid).children(recursive=True)
-    except psutil.Error:
-        return []
-
-
-def _kill_tree(proc: subprocess.Popen, known: dict[int, psutil.Process]) -> None:
-    """Kill papermill, its kernel and everything they started.
-
-    jupyter_client 8.10 (jupyter_client/launcher.py, `launch_kernel`) starts the kernel with
-    `start_new_session=True` on POSIX: the kernel is in its OWN session and process group,
-    so os.killpg on papermill's group does not reach it. Only ipykernel's ParentPollerUnix
-    (it polls getppid() every 1 s because jupyter_client sets JPY_PARENT_PID) makes the
-    orphaned kernel exit about a second later; anything the kernel started in a session of
-    its own (vLLM engines, a notebook's subprocess) lives on. Measured here with killpg
-    alone: the kernel survived the kill and exited ~1 s later; a `sleep 300` the notebook
-    had started with start_new_session=True kept running. So we signal papermill's group,
-    the group of every descendant noted while it ran, and every descendant by pid (psutil
-    checks that a pid was not reused before signalling).
-    """
-    procs = {pid: p for pid, p in known.items() if _alive(p)}  # is_running: the pid was not reused
-    for p in _descendants(proc.pid):
-        procs[p.pid] = p
-    # start_new_session: papermill's pgid is its pid (only while it is not reaped yet)
-    groups = {proc.pid} if proc.poll() is None else set()
-    for p in procs.values():
-        try:
-            groups.add(os.getpgid(p.pid))
-        except OSError:
-            pass
-    groups.discard(os.getpgrp())
-
-    def signal_all(sig: int) -> None:
-        for g in groups:
-            try:
-                os.killpg(g, sig)
-            except OSError:
-                pass
-        for p in procs.values():
-            try:
-                p.send_signal(sig)
-            except psutil.Error:
-                pass
-
-    signal_all(signal.SIGTERM)
-    try:
-        proc.wait(timeout=KILL_GRACE_S)  # papermill: ours to reap (not via psutil, keeps its rc)
-    except subprocess.TimeoutExpired:
-        pass
-    _wait_gone(procs.values(), KILL_GRACE_S)
-    signal_all(signal.SIGKILL)
-    proc.wait()
-    _wait_gone(procs.values(), KILL_GRACE_S)
-
-
-def _alive(p: psutil.Process) -> bool:
-    """Running and not a zombie (an orphan's zombie waits for init to reap it, harmlessly)."""
-    try:
-        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
-def _wait_gone(procs, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while any(_alive(p) for p in procs) and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
-def _execute(nb_path: Path, workdir: Path, kernel_name: str, timeout_s: float) -> tuple[str, int | None]:
+def _execute(nb_path: Path, workdir: Path, kernel_name: str, timeout_s: float,
+             lock_fd: int | None = None) -> tuple[str, int | None]:
     """Run papermill in a child process group; returns (status, returncode)."""
     root = project_root()
     env = dict(os.environ)
@@ -236,7 +171,9 @@ def _execute(nb_path: Path, workdir: Path, kernel_name: str, timeout_s: float) -
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",  # silences the debugger's frozen-modules warning
     })
     cmd = [
-        sys.executable, "-m", "papermill", str(nb_path), str(workdir / "notebook.ipynb"),
+        # the launcher: papermill in-process, and a watchdog that ends the run if we are killed
+        sys.executable, "-m", "sclab.runs.launch", str(os.getpid()), "--",
+        str(nb_path), str(workdir / "notebook.ipynb"),
         "-f", str(workdir / "params.yaml"),   # the injected parameters = the resolved params
         "-k", kernel_name,                    # "python3": ipykernel's spec, run with this interpreter
         "--language", "python",               # papermill needs it when the notebook has no kernelspec
@@ -244,29 +181,35 @@ def _execute(nb_path: Path, workdir: Path, kernel_name: str, timeout_s: float) -
         "--log-output", "--no-progress-bar",
     ]
     known: dict[int, psutil.Process] = {}
+    proc = None
     with open(workdir / "run.log", "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root,
-                                start_new_session=True)  # its own process group, killed whole
-        deadline = time.monotonic() + timeout_s
         try:
+            with hold_signals():  # a stop signal during the fork waits until `proc` is known
+                proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root,
+                                        start_new_session=True,  # its own process group, killed whole
+                                        # the run lock lives on in the launcher until it exits
+                                        pass_fds=() if lock_fd is None else (lock_fd,))
+            raise_if_stopped()
+            deadline = time.monotonic() + timeout_s
             while True:
                 try:
                     rc = proc.wait(timeout=POLL_S)
                     break
                 except subprocess.TimeoutExpired:
                     pass
-                for p in _descendants(proc.pid):  # noted now: once papermill dies they are orphans
+                for p in descendants(proc.pid):  # noted now: once papermill dies they are orphans
                     known.setdefault(p.pid, p)
                 if time.monotonic() > deadline:
-                    _kill_tree(proc, known)
+                    kill_tree(known, proc)
                     return "timeout", proc.returncode
-        except BaseException:  # Ctrl-C: the child is in another session and did not get it
-            _kill_tree(proc, known)
+        except BaseException:  # Ctrl-C, SIGTERM, SIGHUP: the child is in another session
+            if proc is not None:
+                kill_tree(known, proc)
             raise
     # papermill shuts its kernel down; anything left (a notebook's own subprocess) goes now
-    survivors = [p for p in known.values() if _alive(p)]
+    survivors = {p.pid: p for p in known.values() if alive(p)}
     if survivors:
-        _kill_tree(proc, {p.pid: p for p in survivors})
+        kill_tree(survivors, proc)
     return ("ok" if rc == 0 else "failed"), rc
 
 
@@ -306,44 +249,81 @@ def _tidy_notebook(executed: Path, source: Path, final: Path) -> None:
     atomic_write(executed, json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
 
 
+def finish_run(partial: Path, status: str, rc: int | None = None, manifest: dict | None = None,
+               wall_s: float | None = None, stopped_by: str | None = None) -> Path:
+    """Record how the run in `<preset>.partial/` ended and move it: in place of the finished
+    run if ok, else to `<preset>.failed/`. Called by run_notebook, by the launcher when the
+    runner died, and for a `.partial` that a dead run left; the caller holds the run lock."""
+    final = partial.with_name(partial.name[: -len(".partial")])
+    failed = _sibling(final, ".failed")
+    manifest = dict(read_manifest(partial) or {}) if manifest is None else manifest
+    if wall_s is None:  # the launcher and a later run know only the recorded start
+        try:
+            start = dt.datetime.fromisoformat(manifest["start"])
+            wall_s = round((dt.datetime.now(dt.timezone.utc) - start).total_seconds(), 2)
+        except (KeyError, TypeError, ValueError):
+            pass
+    manifest.update({"end": _now(), "wall_s": wall_s, "status": status, "returncode": rc})
+    if stopped_by:
+        manifest["stopped_by"] = stopped_by
+    atomic_write(partial / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+    try:
+        resolved = yaml.safe_load((partial / "params.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        resolved = {}
+    recorded = read_metrics(partial)["metrics"]
+    write_metrics(partial, {"params": resolved, "manifest": manifest, "metrics": recorded})
+    where = final if status == "ok" else failed
+    _tidy_notebook(partial / "notebook.ipynb", project_root() / "notebooks" / f"{manifest.get('notebook')}.ipynb", where)
+    if status == "ok":
+        (partial / "run.log").unlink(missing_ok=True)  # the executed notebook has the outputs
+        _swap_in(partial, final)
+    if failed.exists():
+        shutil.rmtree(failed)  # ok: an older failure is fixed now; else replaced by this one
+    if status != "ok":
+        os.replace(partial, failed)
+    return where
+
+
 def run_notebook(stem: str, preset: str, overrides: dict[str, str] | None = None,
                  outputs_root: str | os.PathLike | None = None, timeout_s: float = 1800,
                  kernel_name: str = "python3") -> RunResult:
-    """Execute one notebook with a preset (+ overrides) and record it in `outputs/<stem>/<preset>/`."""
+    """Execute one notebook with a preset (+ overrides) and record it in `outputs/<stem>/<preset>/`.
+
+    Raises ParamError (bad parameters) or RunLocked (another run writes that directory)
+    before anything is written, and Stopped on SIGINT, SIGTERM or SIGHUP once the notebook's
+    processes are gone and the run is kept as `<preset>.failed/` with status interrupted.
+    """
     nb_path = notebook_path(stem)
     params = load_params(stem, preset, overrides)  # ParamError before anything is written
     final = run_path(stem, preset, outputs_root)
-    partial, failed = _sibling(final, ".partial"), _sibling(final, ".failed")
-    if partial.exists():
-        shutil.rmtree(partial)  # left by an interrupted run
-    (partial / "figures").mkdir(parents=True)
-    resolved = as_dict(params)
-    atomic_write(partial / "params.yaml", yaml.safe_dump(resolved, sort_keys=False))
-    manifest = base_manifest(stem, preset, params, nb_path)
-
-    start, t0 = _now(), time.monotonic()
-    status, rc = "interrupted", None
-    try:
-        status, rc = _execute(nb_path, partial, kernel_name, timeout_s)
-    finally:
-        wall = round(time.monotonic() - t0, 2)
-        manifest.update({"start": start, "end": _now(), "wall_s": wall, "timeout_s": timeout_s,
-                         "status": status, "returncode": rc})
-        atomic_write(partial / "manifest.json", json.dumps(manifest, indent=2) + "\n")
-        recorded = read_metrics(partial)["metrics"]
-        write_metrics(partial, {"params": resolved, "manifest": manifest, "metrics": recorded})
-        _tidy_notebook(partial / "notebook.ipynb", nb_path, final if status == "ok" else failed)
-        if status == "ok":
-            (partial / "run.log").unlink(missing_ok=True)  # the executed notebook has the outputs
-            _swap_in(partial, final)
-            if failed.exists():
-                shutil.rmtree(failed)  # an older failure is fixed now
-        else:
-            if failed.exists():
-                shutil.rmtree(failed)
-            os.replace(partial, failed)
-    return RunResult(stem, preset, status, final if status == "ok" else failed,
-                     manifest["params_hash"], wall, rc)
+    partial = _sibling(final, ".partial")
+    with stop_on_signals(), run_lock(final) as lock_fd:  # RunLocked before anything is written
+        with hold_signals():  # bookkeeping: a stop signal waits for raise_if_stopped() below
+            if partial.exists():  # we hold the lock: its run died without its launcher (power loss)
+                finish_run(partial, "interrupted", stopped_by="found unfinished by the next run")
+            (partial / "figures").mkdir(parents=True)
+            atomic_write(partial / "params.yaml", yaml.safe_dump(as_dict(params), sort_keys=False))
+            manifest = base_manifest(stem, preset, params, nb_path)
+            # written now, so that a run killed with SIGKILL is still recorded as one
+            manifest.update({"start": _now(), "timeout_s": timeout_s, "status": "running",
+                             "runner_pid": os.getpid()})
+            atomic_write(partial / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+        t0 = time.monotonic()
+        status, rc = "interrupted", None
+        try:
+            raise_if_stopped()
+            status, rc = _execute(nb_path, partial, kernel_name, timeout_s, lock_fd)
+        except Stopped as e:
+            e.run_dir = _sibling(final, ".failed")
+            raise
+        finally:
+            wall = round(time.monotonic() - t0, 2)
+            with hold_signals():
+                where = finish_run(partial, status, rc, manifest, wall,
+                                   stop_signal() if status == "interrupted" else None)
+        raise_if_stopped()  # a signal while a finished run was swapped in: stop the batch now
+    return RunResult(stem, preset, status, where, manifest["params_hash"], wall, rc)
 
 
 def is_finished(stem: str, preset: str, params, outputs: str | os.PathLike | None = None) -> bool:
@@ -365,21 +345,30 @@ def run_many(stems: list[str], preset: str, overrides: dict[str, str] | None = N
              skip_finished: bool = False, kernel_name: str = "python3") -> list[RunResult]:
     """Run notebooks one after another, one progress line each; a failure does not stop the batch.
 
-    Every notebook's parameters are validated before the first one starts.
+    Every notebook's parameters are validated, and its output directory locked, before the
+    first one starts; a stop signal ends the batch (Stopped) after killing the running one.
     """
     for stem in stems:
         notebook_path(stem)
     resolved = {stem: load_params(stem, preset, overrides) for stem in stems}  # fail fast, all of them
     results = []
-    for i, stem in enumerate(stems, 1):
-        print(f"[{i}/{len(stems)}] {stem} [{preset}]", end=" ", flush=True)
-        if skip_finished and is_finished(stem, preset, resolved[stem], outputs_root):
-            result = RunResult(stem, preset, "skipped", run_path(stem, preset, outputs_root),
-                               params_hash(resolved[stem]))
-        else:
-            result = run_notebook(stem, preset, overrides, outputs_root, timeout_s, kernel_name)
-        print(result.outcome(), flush=True)
-        results.append(result)
+    with stop_on_signals(), contextlib.ExitStack() as locks:
+        for stem in stems:  # a busy output directory is refused before the first notebook starts
+            locks.enter_context(run_lock(run_path(stem, preset, outputs_root)))
+        for i, stem in enumerate(stems, 1):
+            print(f"[{i}/{len(stems)}] {stem} [{preset}]", end=" ", flush=True)
+            if skip_finished and is_finished(stem, preset, resolved[stem], outputs_root):
+                result = RunResult(stem, preset, "skipped", run_path(stem, preset, outputs_root),
+                                   params_hash(resolved[stem]))
+            else:
+                try:
+                    result = run_notebook(stem, preset, overrides, outputs_root, timeout_s, kernel_name)
+                except Stopped as e:
+                    with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+                        print(f"stopped by {e}", flush=True)
+                    raise
+            print(result.outcome(), flush=True)
+            results.append(result)
     return results
 
 
@@ -397,4 +386,4 @@ def run_all(preset: str, overrides: dict[str, str] | None = None,
 
 
 __all__ = ["RunResult", "run_notebook", "run_many", "run_all", "run_path", "is_finished", "runnable",
-           "read_manifest", "base_manifest", "notebook_path"]
+           "read_manifest", "base_manifest", "notebook_path", "finish_run"]

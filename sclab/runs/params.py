@@ -1,9 +1,12 @@
 """Notebook parameters: one dataclass per notebook, loaded from `params/<stem>/<preset>.yaml`.
 
 A preset file holds exactly the keys of the notebook's `parameters` cell. `load_params`
-refuses unknown keys, type changes and impossible choices (a missing model path, an unknown
-task) *before* any model loads, naming the key, the file and the valid values — as nanoGPT's
-configurator refuses unknown keys. Nothing here imports torch: checks take milliseconds.
+refuses unknown keys, type changes, values outside a field's range (declared with the field in
+`sclab.runs.notebook_params`), impossible choices (a missing model path, an unknown task) and
+backends this machine cannot run (vllm without vllm or a CUDA device) *before* any kernel
+starts, naming the key, the file and what is allowed — as nanoGPT's configurator refuses
+unknown keys. Nothing here imports torch, except the CUDA probe for backend vllm where vllm is
+installed: checks take milliseconds.
 
     >>> from sclab.runs.params import load_params, params_hash
     >>> p = load_params("00_quickstart", overrides={"n_problems": "20"}); (p.n_problems, len(params_hash(p)))
@@ -15,16 +18,21 @@ import ast
 import dataclasses
 import difflib
 import hashlib
+import importlib.util
 import json
+import math
 import os
 import re
 import types
 import typing
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+# the dataclasses live in their own module; re-exported here, where callers import them from
+from .notebook_params import (NOTEBOOK_PARAMS, EpisodeParams, IntrinsicParams, QuickstartParams,  # noqa: F401
+                              Range, RLParams, ranged)
 
 
 class ParamError(ValueError):
@@ -68,88 +76,11 @@ def outputs_root(path: str | os.PathLike | None = None) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------
-# The per-notebook dataclasses (defaults = the quick preset)
-
-
-@dataclass
-class EpisodeParams:
-    """What every episode notebook has; each notebook's dataclass adds its own fields."""
-
-    model: str = "toy:arith"       # toy:<name>, a local path or a hub id
-    backend: str = "hf"            # "hf" (transformers, CPU/GPU) or "vllm" (GPU)
-    task: str = "arith"            # a name in sclab.tasks.TASKS
-    seed: int = 0
-    n_problems: int = 300
-    n_samples: int = 4
-    temperature: float = 1.0
-    max_new_tokens: int = 160
-    batch_size: int = 64
-
-
-@dataclass
-class QuickstartParams(EpisodeParams):
-    strategy: str = "retry"
-
-
-@dataclass
-class IntrinsicParams(EpisodeParams):
-    mc_task: str = "arith"         # multiple choice: "arith" (the toy world's options format) or "commonsenseqa"
-    strategies: str = "retry,huang-review,self-refine,cct-reask,cct-confident,cct-critical,score-instruction,are-you-sure"
-    rounds: int = 5
-    n_boot: int = 1000
-    doubt_rates: str = "0.0,0.4,0.8"
-    doubt_steps: int = 150
-    sft_train_problems: int = 400
-    sft_budget: int = 600
-    sft_epochs: int = 1
-    sft_lr: float = 0.0003
-    sft_lora: bool = False
-
-
-@dataclass
-class RLParams(EpisodeParams):
-    n_problems: int = 1000         # held-out problems every method is evaluated on
-    n_samples: int = 1
-    max_new_tokens: int = 64       # per attempt (toy solutions are <= ~40 tokens)
-    second_turn: str = "score-instruction"  # the strategy between attempts, in training and evaluation
-    train_problems: int = 2000     # training-split problems (RL prompts and the baselines' data)
-    n_boot: int = 1000
-    rl_prompts_per_step: int = 16  # prompts per RL step
-    rl_generations: int = 4        # rollouts per prompt (GRPO's group)
-    rl_lr: float = 0.0005
-    stage1_steps: int = 30
-    stage2_steps: int = 60
-    stage1_beta_turn1: float = 10.0  # β2: KL on attempt 1 in stage I (strong: attempt 1 must stay the base's)
-    beta_turn1: float = 10.0       # stage II KL on attempt 1
-    beta_turn2: float = 0.01       # stage II KL on attempt 2 (β1)
-    alpha: float = 2.0             # the shaping bonus α·(r2 − r1) on attempt 2
-    eval_problems: int = 200       # held-out problems for the training curves
-    eval_every: int = 10           # steps between training-curve evaluations
-    ablations: bool = True         # also train: without stage I, without shaping, single-turn RL
-    baseline_samples: int = 2      # base-model episodes per training problem (data for STaR, Pair-SFT, DPO)
-    sft_budget: int = 600          # examples per SFT / DPO method (equal data budget)
-    sft_epochs: int = 1
-    sft_lr: float = 0.0003
-    dpo_lr: float = 0.0001
-    dpo_beta: float = 0.1
-    lora: bool = False             # LoRA adapters (the GPU preset) instead of full fine-tuning
-    parallel_k: int = 8            # sequential vs parallel: k generations per problem
-    parallel_problems: int = 200   # problems for the equal-budget comparison
-
-
-NOTEBOOK_PARAMS: dict[str, type] = {
-    "00_quickstart": QuickstartParams,
-    "01_intrinsic": IntrinsicParams,
-    "02_rl_correction": RLParams,
-}
+# Choice checks, by field name: any notebook with a `model`, `backend` or `task` key gets them.
+# Each returns an error message (without the key/file prefix) or None.
 
 BACKENDS = ("hf", "vllm")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # owner/name as the HF hub spells it
-
-
-# ---------------------------------------------------------------------------------------------
-# Choice checks, by field name: any notebook with a `model`, `backend` or `task` key gets them.
-# Each returns an error message (without the key/file prefix) or None.
 
 
 def _check_backend(value: Any, root: Path) -> str | None:
@@ -238,8 +169,53 @@ def _check_second_turn(value: Any, root: Path) -> str | None:
     return None
 
 
+def _check_even(value: Any, root: Path) -> str | None:
+    return None if value % 2 == 0 else f"must be even (k/2 two-attempt episodes against k samples), got {value}"
+
+
 CHECKS = {"second_turn": _check_second_turn, "model": _check_model, "backend": _check_backend, "task": _check_task, "mc_task": _check_task,
-          "strategy": _check_strategy, "strategies": _check_strategies, "doubt_rates": _check_rates}
+          "strategy": _check_strategy, "strategies": _check_strategies, "doubt_rates": _check_rates,
+          "parallel_k": _check_even}
+
+
+# ---------------------------------------------------------------------------------------------
+# Requirements: what this machine must have for a value to run (checked by `sclab run`, not by
+# `sclab params`, which may show a GPU preset on a laptop). Each returns a message or None.
+
+VLLM_INSTALL = ("pip install -e '.[vllm]' (vllm==0.31.0, built for torch 2.13.0) on a machine "
+                "with a CUDA GPU; on a CPU use backend hf")
+
+
+def _cuda_devices() -> tuple[int, str]:
+    """(CUDA devices visible to this process, how that was found)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    # CUDA stops at the first invalid index: "" and "-1,..." hide every device
+    if visible is not None and visible.split(",")[0].strip() in ("", "-1"):
+        return 0, f"CUDA_VISIBLE_DEVICES={visible!r} hides every device"
+    try:
+        import torch  # only reached where vllm is installed: a GPU stack, seconds at most
+    except ImportError:
+        return 0, "torch is not installed"
+    n = torch.cuda.device_count()  # NVML, without creating a CUDA context
+    return n, f"torch.cuda.device_count() is {n}"
+
+
+def _installed(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None  # finds it without importing it (vllm: ~10 s)
+
+
+def _need_backend(value: Any, root: Path) -> str | None:
+    if value != "vllm":
+        return None
+    if not _installed("vllm"):
+        return f"backend 'vllm' needs the vllm package, which is not installed here; install it: {VLLM_INSTALL}"
+    n, how = _cuda_devices()
+    if n == 0:
+        return f"backend 'vllm' needs a CUDA device and none is visible ({how}); {VLLM_INSTALL}"
+    return None
+
+
+REQUIREMENTS = {"backend": _need_backend}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -339,15 +315,19 @@ def _show(path: Path) -> str:
         return str(path)
 
 
-def load_params(stem: str, preset: str | None = None, overrides: dict[str, str] | None = None):
+def load_params(stem: str, preset: str | None = None, overrides: dict[str, str] | None = None,
+                requirements: bool = True):
     """Resolve a notebook's parameters: dataclass defaults <- preset yaml <- `-p KEY VALUE` overrides.
 
     `preset=None` uses the dataclass defaults (= the quick preset). Override values are
     strings as typed on the command line, parsed with yaml.safe_load (a str field takes the
-    string as typed). Raises ParamError naming the key, the file and the valid values.
+    string as typed). Raises ParamError naming the key, the file and the valid values (for a
+    number: the value and its range). `requirements=False` skips what only this machine
+    decides (is vllm installed, is a CUDA device visible).
     """
     cls = params_class(stem)
     ftypes = _field_types(cls)
+    ranges = {f.name: f.metadata["range"] for f in dataclasses.fields(cls) if "range" in f.metadata}
     root = project_root()
     values: dict[str, Any] = {}
     origin: dict[str, str] = {}  # key -> where its value came from, for messages
@@ -390,12 +370,28 @@ def load_params(stem: str, preset: str | None = None, overrides: dict[str, str] 
                 f"{where}: key {key!r} expects {_type_name(ftypes[key])}, "
                 f"got {value!r} ({type(value).__name__})"
             )
+        if isinstance(converted, float) and not math.isfinite(converted):
+            raise ParamError(f"{where}: key {key!r} must be a finite number, got {converted!r}")
+        bounds = ranges.get(key)
+        if bounds is not None and converted not in bounds:
+            why = f" ({bounds.why})" if bounds.why else ""
+            raise ParamError(f"{where}: key {key!r} must lie in {bounds}{why}, got {converted!r}")
         check = CHECKS.get(key)
         problem = check(converted, root) if check else None
         if problem:
             raise ParamError(f"{where}: key {key!r}: {problem}")
         resolved[key] = converted
-    return cls(**resolved)
+    params = cls(**resolved)
+    for key, problem in (unmet_requirements(params) if requirements else {}).items():
+        raise ParamError(f"{origin.get(key, 'the defaults of ' + stem)}: key {key!r}: {problem}")
+    return params
+
+
+def unmet_requirements(params: Any) -> dict[str, str]:
+    """{key: what this machine lacks to run its value} (empty: runnable here)."""
+    values = as_dict(params)
+    return {key: problem for key, need in REQUIREMENTS.items()
+            if key in values and (problem := need(values[key], project_root()))}
 
 
 def as_dict(params: Any) -> dict[str, Any]:

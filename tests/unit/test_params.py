@@ -1,17 +1,21 @@
 """Parameter validation: bad presets fail fast with a message naming key, file and valid values."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
 import time
+import typing
 from pathlib import Path
 
 import pytest
 
-from sclab.runs.params import (ParamError, QuickstartParams, load_params, notebook_parameters,
-                               params_hash, project_root)
+import sclab.runs.params as params_module
+from sclab import cli
+from sclab.runs.params import (CHECKS, NOTEBOOK_PARAMS, ParamError, QuickstartParams, load_params,
+                               notebook_parameters, params_hash, project_root)
 
 pytestmark = pytest.mark.unit
 
@@ -68,6 +72,18 @@ BAD = [
     ("bad -p path", "", {"model": "~/no/such/sclab/model"}, ["-p model", "~/no/such/sclab/model"]),
     # not a mapping at all
     ("not flat", "- a\n- b\n", {}, ["quick.yaml", "flat"]),
+    # a count below its range: key, file, value and range (it used to start the run)
+    ("negative count", "n_problems: -5\n", {}, ["'n_problems'", "params/00_quickstart/quick.yaml",
+                                                 "got -5", "[1, ∞)"]),
+    # -p batch_size 0 used to launch the notebook
+    ("zero batch", "", {"batch_size": "0"}, ["-p batch_size", "quick.yaml", "got 0", "[1, ∞)"]),
+    # -p temperature -1 used to fail inside the notebook after 4 s
+    ("negative temperature", "", {"temperature": "-1"}, ["-p temperature", "got -1.0", "[0, ∞)"]),
+    # YAML's .nan and .inf are floats: no range holds them
+    ("nan", "temperature: .nan\n", {}, ["'temperature'", "quick.yaml", "finite", "nan"]),
+    ("inf", "", {"temperature": ".inf"}, ["-p temperature", "finite", "inf"]),
+    # numpy's default_rng refuses negative seeds
+    ("negative seed", "seed: -1\n", {}, ["'seed'", "quick.yaml", "got -1", "[0, ∞)"]),
 ]
 
 
@@ -120,7 +136,9 @@ GOOD = [
 
 
 @pytest.mark.parametrize("case,text,overrides,expected", GOOD, ids=[c[0] for c in GOOD])
-def test_good_params(project, case, text, overrides, expected):
+def test_good_params(project, monkeypatch, case, text, overrides, expected):
+    # values only: whether this machine can run vllm is test_fail_safe.py's business
+    monkeypatch.setattr(params_module, "REQUIREMENTS", {})
     (project / "ckpt" / "toy").mkdir(parents=True)
     write_preset(project, text)
     params = load_params("00_quickstart", "quick", overrides)
@@ -194,3 +212,125 @@ def test_cli_bad_param_exits_2_without_traceback(project):
     for s in ["'n_problem'", "params/00_quickstart/quick.yaml", "valid keys", "n_problems"]:
         assert s in out.stderr
     assert not (project / "outputs").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Ranges: every numeric field declares one, and every value outside it is refused
+
+
+def _fields():
+    for stem, cls in NOTEBOOK_PARAMS.items():
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            yield stem, f, hints[f.name]
+
+
+def test_every_parameter_has_a_checked_type_and_range():
+    # a field added without a range (or a str without a choice check) fails here
+    kinds = {"range": 0, "choice": 0, "bool": 0}
+    for stem, f, tp in _fields():
+        if tp in (int, float):
+            bounds = f.metadata.get("range")
+            assert bounds is not None, f"{stem}: {f.name} has no range: use ranged(default, lo, hi)"
+            assert f.default in bounds, f"{stem}: the default {f.name}={f.default} lies outside {bounds}"
+            kinds["range"] += 1
+        elif tp is str:
+            assert f.name in CHECKS, f"{stem}: str field {f.name} has no check in CHECKS"
+            kinds["choice"] += 1
+        else:
+            assert tp is bool, f"{stem}: {f.name}: {tp}"  # a bool has no range: its type is its check
+            kinds["bool"] += 1
+    # numbers, choices, bools: 00 has 6, 4, 0; 01 has 13, 6, 1; 02 has 27, 4, 2 (inherited ones counted again)
+    assert kinds == {"range": 46, "choice": 14, "bool": 3}
+
+
+def _outside(bounds, tp):
+    """The nearest value below the range (or at an open lower end), as typed after -p."""
+    lo = bounds.lo if bounds.open_lo else bounds.lo - (1 if tp is int else 0.5)
+    return tp(lo)
+
+
+OUT_OF_RANGE = [(stem, f.name, _outside(f.metadata["range"], tp), str(f.metadata["range"]))
+                for stem, f, tp in _fields() if tp in (int, float)]
+
+
+@pytest.mark.parametrize("stem,key,value,shown", OUT_OF_RANGE,
+                         ids=[f"{c[0][:2]}-{c[1]}={c[2]}" for c in OUT_OF_RANGE])
+def test_out_of_range_refused(stem, key, value, shown, monkeypatch):
+    # the checkout's own presets; the message names the key, the file, the value and the range
+    monkeypatch.delenv("SCLAB_ROOT", raising=False)
+    t0 = time.monotonic()
+    with pytest.raises(ParamError) as err:
+        load_params(stem, "quick", {key: str(value)})
+    assert time.monotonic() - t0 < FAST_S
+    msg = str(err.value)
+    for s in [f"-p {key}", f"params/{stem}/quick.yaml", f"key {key!r}", f"got {value!r}", shown]:
+        assert s in msg, (s, msg)
+
+
+def test_range_ends_are_allowed(monkeypatch):
+    # the ends themselves are in range: a count of 1, temperature 0 (greedy), doubt_steps 0
+    monkeypatch.delenv("SCLAB_ROOT", raising=False)
+    p = load_params("00_quickstart", "quick", {"n_problems": "1", "temperature": "0", "seed": "0"})
+    assert (p.n_problems, p.temperature, p.seed) == (1, 0.0, 0)
+    assert load_params("01_intrinsic", "quick", {"doubt_steps": "0"}).doubt_steps == 0
+    assert load_params("02_rl_correction", "quick", {"rl_generations": "2"}).rl_generations == 2
+    # an odd parallel_k is in range but refused: k/2 two-attempt episodes against k samples
+    with pytest.raises(ParamError, match=r"-p parallel_k.*'parallel_k': must be even.*got 3"):
+        load_params("02_rl_correction", "quick", {"parallel_k": "3"})
+
+
+# ---------------------------------------------------------------------------------------------
+# Requirements of the chosen backend: refused where this machine cannot run it
+
+
+def test_vllm_not_installed_refused(project, monkeypatch):
+    # vllm missing (forced, so the test means the same on a GPU box): what to install, and the way out
+    monkeypatch.setattr(params_module, "_installed", lambda name: name != "vllm")
+    write_preset(project, "backend: vllm\n", name="gpu")
+    t0 = time.monotonic()
+    with pytest.raises(ParamError) as err:
+        load_params("00_quickstart", "gpu")
+    assert time.monotonic() - t0 < FAST_S
+    assert str(err.value) == (
+        "params/00_quickstart/gpu.yaml: key 'backend': backend 'vllm' needs the vllm package, which "
+        "is not installed here; install it: pip install -e '.[vllm]' (vllm==0.31.0, built for torch "
+        "2.13.0) on a machine with a CUDA GPU; on a CPU use backend hf")
+
+
+def test_vllm_without_cuda_refused(project, monkeypatch):
+    monkeypatch.setattr(params_module, "_installed", lambda name: True)
+    write_preset(project, "")
+    # CUDA_VISIBLE_DEVICES="" hides every device: found without importing torch
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    with pytest.raises(ParamError, match=r"^-p backend \(over params/00_quickstart/quick.yaml\): key 'backend': "
+                                         r"backend 'vllm' needs a CUDA device and none is visible "
+                                         r"\(CUDA_VISIBLE_DEVICES='' hides every device\); pip install"):
+        load_params("00_quickstart", "quick", {"backend": "vllm"})
+    # torch sees no device
+    monkeypatch.setattr(params_module, "_cuda_devices", lambda: (0, "torch.cuda.device_count() is 0"))
+    with pytest.raises(ParamError, match=r"none is visible \(torch.cuda.device_count\(\) is 0\)"):
+        load_params("00_quickstart", "quick", {"backend": "vllm"})
+    # vllm and one device: accepted
+    monkeypatch.setattr(params_module, "_cuda_devices", lambda: (1, "torch.cuda.device_count() is 1"))
+    assert load_params("00_quickstart", "quick", {"backend": "vllm"}).backend == "vllm"
+
+
+def test_vllm_really_missing_here(project):
+    # the real probe on this machine (a CPU box without vllm: the case of the issue)
+    if params_module._installed("vllm"):
+        pytest.skip("vllm is installed here")
+    write_preset(project, "")
+    with pytest.raises(ParamError, match="needs the vllm package, which is not installed here"):
+        load_params("00_quickstart", "quick", {"backend": "vllm"})
+    # requirements=False (what `sclab params` uses) shows the values anyway
+    assert load_params("00_quickstart", "quick", {"backend": "vllm"}, requirements=False).backend == "vllm"
+
+
+def test_cli_params_shows_a_preset_it_cannot_run(project, monkeypatch, capsys):
+    monkeypatch.setattr(params_module, "_installed", lambda name: name != "vllm")
+    write_preset(project, "backend: vllm\nn_problems: 7\n", name="gpu")
+    assert cli.main(["params", "00_quickstart", "--preset", "gpu"]) == 0
+    out = capsys.readouterr().out
+    assert "# not runnable here: key 'backend': backend 'vllm' needs the vllm package" in out
+    assert "backend: vllm\n" in out and "n_problems: 7\n" in out
