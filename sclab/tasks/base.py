@@ -27,11 +27,15 @@ class Problem:
 class Grade:
     """The verdict on one response. `extracted` is None when no answer could be found
     (an extraction failure, counted and reported, never silently scored); `how` names the
-    rule that extracted it (e.g. "boxed", "####", "answer-is", "last-number", "toy-final")."""
+    rule that extracted it (e.g. "boxed", "####", "answer-is", "math-verify", "last-number",
+    "toy-final"); `why` says how the verdict was reached (e.g. "exact", "math-verify",
+    "different-type", "timeout"; sclab.grading.VERDICTS). `why` is a note, left out of
+    equality and repr: two grades with the same verdict, answer and rule are equal."""
 
     correct: bool
     extracted: str | None
     how: str
+    why: str = field(default="", compare=False, repr=False)
 
     @property
     def failed_extraction(self) -> bool:

@@ -7,8 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import sclab.grading as grading
-from sclab.grading import (compare_answers, extract_answer, extract_answer_with_rule, grade_math, gsm8k_flexible,
-                           gsm8k_match, gsm8k_strict, math_equal, normalize_answer)
+import sclab.grading.compare as grading_compare
+from sclab.grading import (Shape, compare_answers, extract_answer, extract_answer_with_rule, grade_math,
+                           gsm8k_flexible, gsm8k_match, gsm8k_strict, math_equal, normalize_answer, shape)
 from sclab.tasks import Grade
 from sclab.tasks.files import data_dir
 
@@ -47,6 +48,25 @@ EXTRACTION = [
     ("3 - 4 is -1, and then 1,234.", "1,234", "last-number"),  # thousands kept together, period dropped
     ("it is -7 degrees", "-7", "last-number"),  # the minus sign belongs to the number
     ("I think the total is 5 apples", "5", "last-number"),  # prose is not a bare answer
+    ("Therefore $x \\geq 5$ is the solution.", "x \\geq 5", "math-verify"),  # a relation, not its bound "5"
+    ("It is $ \\begin{pmatrix}1 & 0 \\\\ 0 & 1\\end{pmatrix} $.", "\\begin{pmatrix}1 & 0 \\\\ 0 & 1\\end{pmatrix}",
+     "math-verify"),  # a matrix, not its last entry
+    ("The domain is $[0, 1)$ here", "[0, 1)", "math-verify"),  # an interval, not "1"
+    ("so $\\mathbf{R} = \\begin{pmatrix} -1 \\end{pmatrix}.$", "\\begin{pmatrix} -1 \\end{pmatrix}",
+     "math-verify"),  # "R = matrix" does not parse in sympy: its right-hand side does
+    ("is 2/3. <|im_start|>user", "2/3", "math-verify"),  # an expression; the last number is "3"
+    ("there are 1 000 of them", "1 000", "math-verify"),  # space thousands: the last number is "000"
+    ("Soucis : 2,74 $ a..", "2,74", "last-number"),  # a decimal comma is one number
+    ("\\boxed{-2} and \\boxed{1}", "-2, 1", "boxed"),  # one box per root: a list
+    ("\\(\\boxed{1}\\) and \\(\\boxed{-2}\\).", "1, -2", "boxed"),  # ... across math spans
+    ("$y_1 = \\boxed{5}$ and $y_2 = \\boxed{7}$", "5, 7", "boxed"),  # ... with the items named
+    ("\\boxed{1} or \\boxed{-2}", "1 or -2", "boxed"),  # "or" is kept: compare_answers reads it by the gold
+    ("\\boxed{2}. Wait, actually the sum is \\boxed{3}", "3", "boxed"),  # prose between boxes: the last one
+    ("so $\\boxed{255}$. Final Answer: The final answer is $10,455$. I hope it is correct.", "10,455",
+     "final-answer"),  # a boxed step, then the final answer
+    ("\\boxed{12}. So the final answer is correct.", "12", "boxed"),  # "the final answer is correct" is no answer
+    ("The final answer is $12$ and $13$.", "12, 13", "answer-is"),  # several math spans after "answer is"
+    ("Answer $ \\frac{1}{2} $ and more", "\\frac{1}{2}", "math-verify"),  # prose around math is not "bare"
     ("no digits here at all", None, "none"),  # nothing found: recorded, never silently scored
     ("", None, "none"),  # an empty response
 ]
@@ -79,12 +99,52 @@ NORMALIZE = [
     ("x=1, y=2", "x=1, y=2"),  # two assignments are left to math-verify
     ("\\!1\\,000", "1000"),  # \! and thin spaces
     ("\\boxed{7}", "7"),  # a boxed gold is unwrapped
+    ("11,\\! 111,\\! 100", "11111100"),  # \\! after a thousands comma (MATH500 test/number_theory/417.json)
+    ("32, 349", "32, 349"),  # a plain space after the comma: a list
+    ("0,111", "0,111"),  # not a thousands grouping (0 starts no group): compare_answers decides
+    ("1 000", "1000"),  # space thousands
+    ("{1,3}", "1,3"),  # LaTeX grouping braces are not a set
+    ("28 percent", "28\\%"),  # percent words
+    ("(x, y) = (5, 8)", "(5, 8)"),  # an assignment to a tuple of names
+    ("y = 2x + 1", "y = 2x + 1"),  # an equation with a variable on the right stays one
+    ("1, 2, and 3", "1, 2, 3"),  # "and" in a list
+    ("1 \\quad \\text{and} \\quad 2", "1, 2"),  # ... with spacing
+    ("(11,7)or(7,11)", "(11,7), (7,11)"),  # "or" between tuples
+    ("\\langle 1, 2 \\rangle", "( 1, 2 )"),  # math-verify would read <1,2> as 1.2
+    ("\\\\frac{1}{2}", "\\frac{1}{2}"),  # escaped backslashes
 ]
 
 
 @pytest.mark.parametrize("answer, expected", NORMALIZE)
 def test_normalize_answer(answer, expected):
     assert normalize_answer(answer) == expected
+
+
+SHAPES = [
+    # (answer, shape)
+    ("5", Shape("scalar")),  # a number
+    ("x = 5", Shape("scalar")),  # an assignment has its value's shape
+    ("x \\geq 5", Shape("relation")),  # an inequality
+    ("2x+4y-3=0", Shape("relation")),  # an equation that is no assignment
+    ("1, -2", Shape("list", 2)),  # a bare list: a set or a tuple, as the other answer says
+    ("-12;-11;-10", Shape("list", 3)),  # semicolons separate too
+    ("1 \\pm \\sqrt{19}", Shape("list", 2)),  # \\pm is two values
+    ("(6,31,-1)", Shape("tuple", 3)),  # an ordered triple
+    ("(p,q) = (3,2)", Shape("tuple", 2)),  # ... assigned
+    ("\\{1, 2\\}", Shape("set", 2)),  # a set
+    ("\\emptyset", Shape("set", 0)),  # the empty set
+    ("[0, 1)", Shape("interval", 2)),  # half-open
+    ("(2,\\infty)", Shape("interval", 2)),  # unbounded
+    ("(0,9) \\cup (9,36)", Shape("interval", 2)),  # a union
+    ("x \\in [-2,7]", Shape("interval", 2)),  # "x \\in" is dropped
+    ("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", Shape("matrix")),  # a vector is a matrix
+    ("\\text{(C)}", Shape("scalar")),  # a choice
+]
+
+
+@pytest.mark.parametrize("answer, expected", SHAPES)
+def test_shape(answer, expected):
+    assert shape(normalize_answer(answer)) == expected
 
 
 EQUAL = [
@@ -112,6 +172,15 @@ EQUAL = [
     ("[-2, 1]", "(-2, 1)", False),  # closed vs open interval
     ("p - q", "\\boxed{q - p}", False),  # the sign matters
     ("5", "no number here", False),  # nothing extracted
+    ("1000.99", "1000,99", True),  # a decimal comma when the gold is one number
+    ("-2,1", "\\boxed{-2, 1}", True),  # ... but a list when the gold is a list (MATH500 test/intermediate_algebra/1102.json)
+    ("3", "\\boxed{3, 3}", False),  # a number is not a list (math-verify: a set {3})
+    ("\\{1, 2\\}", "\\boxed{(2, 1)}", False),  # a set is not a tuple
+    ("(6,31,-1)", "\\boxed{31, 6, -1}", False),  # a tuple's order matters
+    ("\\frac{639}{40}", "\\boxed{15\\frac{39}{40}} or \\boxed{\\frac{639}{40}}", True),  # two forms of one value
+    ("1", "\\boxed{1} or \\boxed{-2}", False),  # ... but two values are not one
+    ("20", "\\boxed{20\\%}", True),  # a percent sign the gold omits
+    ("[-2, 7]", "$-2 \\le x \\le 7$", True),  # an interval as an inequality
 ]
 
 
@@ -125,6 +194,16 @@ def test_compare_answers_says_how():
     assert compare_answers("\\dfrac{1}{2}", "0.5") == (True, "math-verify")
     assert compare_answers("10, 4, 2", "4, 12, 2") == (False, "unequal")
     assert compare_answers("5", "") == (False, "unequal")  # an empty answer
+    assert compare_answers("5", "\\{5\\}") == (False, "different-type")  # no sympy for a type mismatch
+    assert compare_answers("10, 4, -2", "4, 10, -2") == (True, "math-verify")  # a bare list: any order ...
+    assert compare_answers("10, 4, -2", "4, 10, -2", ordered=True) == (False, "unequal")  # ... unless ordered
+
+
+def test_grade_records_why():
+    grade = grade_math("5", "\\boxed{\\{5\\}}")
+    assert (grade.correct, grade.extracted, grade.how, grade.why) == (False, "\\{5\\}", "boxed", "different-type")
+    assert grade == Grade(False, "\\{5\\}", "boxed")  # `why` is a note, not part of the verdict
+    assert grade_math("5", "I do not know").why == "nothing extracted"
 
 
 def test_grade_math_records_rule():
@@ -187,7 +266,7 @@ def test_timeout_from_non_main_thread(monkeypatch):
         time.sleep(3)
         return True
 
-    monkeypatch.setattr(grading, "_math_verify", stuck)
+    monkeypatch.setattr(grading_compare, "_math_verify", stuck)
     before = len(grading.TIMEOUTS)
     out = []
 
