@@ -10,6 +10,7 @@ output directory another run is writing: a message, no traceback), 1 a notebook 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -51,7 +52,36 @@ def _parser() -> argparse.ArgumentParser:
     par.add_argument("notebook", metavar="NOTEBOOK")
     par.add_argument("--preset", default="quick")
     par.add_argument("-p", nargs=2, action="append", metavar=("KEY", "VALUE"))
+
+    toy = sub.add_parser("toy", help="the toy world: its card (knobs and measured effects), or a rebuild")
+    toy_sub = toy.add_subparsers(dest="toy_command", required=True)
+    info = toy_sub.add_parser("info", help="print the world card of a toy model")
+    info.add_argument("name", nargs="?", default="arith", help="a toy model name (default: arith)")
+    info.add_argument("--measure", action="store_true",
+                      help="measure the card on held-out problems if it is not cached (~4 CPU minutes)")
+    info.add_argument("--problems", type=int, default=1000, help="held-out problems to measure on (default 1000)")
+    build = toy_sub.add_parser("build", help="train a toy model from scratch (seeded; ~5 CPU minutes)")
+    build.add_argument("name", nargs="?", default="arith")
     return ap
+
+
+def _toy(args: argparse.Namespace) -> int:
+    from sclab.toy.registry import TOY_MODELS
+
+    if args.name not in TOY_MODELS:
+        raise ParamError(f"toy: unknown toy model {args.name!r}; valid toy models: {', '.join(sorted(TOY_MODELS))}")
+    if args.toy_command == "info" and args.problems < 1:
+        raise ParamError(f"toy info: --problems must be >= 1, got {args.problems}")
+    from sclab.toy.card import cached_card, format_card
+    from sclab.toy.build import toy_model_path
+
+    path = toy_model_path(args.name, rebuild=args.toy_command == "build")
+    build = json.loads((path / "sclab_toy.json").read_text())
+    card = cached_card(args.name, n_problems=args.problems, measure=args.toy_command == "build" or args.measure)
+    print(format_card(card, build))
+    if "greedy_acc" not in card:
+        print("\n(not measured yet: `sclab toy info --measure` measures it on held-out problems)")
+    return 0
 
 
 def _run(args: argparse.Namespace, ap: argparse.ArgumentParser) -> int:
@@ -80,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args, ap)
+        if args.command == "toy":
+            return _toy(args)
         if args.command == "report":
             from sclab.runs.report import build_report
 

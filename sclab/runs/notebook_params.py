@@ -69,6 +69,8 @@ class EpisodeParams:
 
 @dataclass
 class QuickstartParams(EpisodeParams):
+    n_problems: int = ranged(1000, 1)  # the world card's neutral-base check: Δ's CI near ±0.02
+    n_samples: int = ranged(2, 1)
     strategy: str = "retry"
 
 
@@ -91,7 +93,7 @@ class IntrinsicParams(EpisodeParams):
 class RLParams(EpisodeParams):
     n_problems: int = ranged(1000, 1)  # held-out problems every method is evaluated on
     n_samples: int = ranged(1, 1)
-    max_new_tokens: int = ranged(64, 1)  # per attempt (toy solutions are <= ~40 tokens)
+    max_new_tokens: int = ranged(72, 1)  # per attempt (a 12-line toy solution is 62 tokens, its revision 64)
     second_turn: str = "score-instruction"  # the strategy between attempts, in training and evaluation
     train_problems: int = ranged(2000, 1)  # training-split problems (RL prompts and the baselines' data)
     n_boot: int = ranged(1000, 1)

@@ -60,40 +60,46 @@ def make_tokenizer(world: ToyWorld):
     return fast
 
 
-def encode_document(msgs: list[tuple[str, str]], vocab: dict[str, int],
-                    loss: list[bool] | None = None) -> tuple[list[int], list[int]]:
+def encode_document(msgs: list[tuple[str, str]], vocab: dict[str, int], loss: list[bool] | None = None,
+                    emphasis: list[list[int]] | None = None, weight: float = 1.0):
     """Token ids and labels of one conversation, exactly as the chat template renders it; labels
     are -100 on user turns, on the `<assistant>` tag (given, not predicted) and on turns whose
-    `loss` entry is False (context only)."""
-    ids, labels = [], []
+    `loss` entry is False (context only). With `emphasis` (word positions per turn), also the
+    per-token loss weights: `weight` there, 1 elsewhere."""
+    ids, labels, weights = [], [], []
     eos = vocab["<eos>"]
     for i, (role, content) in enumerate(msgs):
         body = [vocab[w] for w in content.split()] + [eos]
         ids += [vocab[f"<{role}>"]] + body
         learn = role == "assistant" and (loss is None or loss[i])
         labels += [-100] + (body if learn else [-100] * len(body))
-    return ids, labels
+        marked = set(emphasis[i]) if emphasis is not None and learn else set()
+        weights += [1.0] + [weight if j in marked else 1.0 for j in range(len(body))]
+    return (ids, labels, weights) if emphasis is not None else (ids, labels)
 
 
 def pack_batch(rng: np.random.Generator, world: ToyWorld, vocab: dict[str, int], batch_size: int,
-               seq_len: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows filled with whole documents (never split across rows), padded at the end."""
+               seq_len: int, copy_weight: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows filled with whole documents (never split across rows), padded at the end; with the
+    per-token loss weights (`copy_weight` on a revision's copied wrong results)."""
     pad = vocab["<pad>"]
     ids = np.full((batch_size, seq_len), pad, dtype=np.int64)
     labels = np.full((batch_size, seq_len), -100, dtype=np.int64)
+    weights = np.ones((batch_size, seq_len), dtype=np.float32)
     for b in range(batch_size):
         pos = 0
         while True:
-            d_msgs, d_loss = sample_document(rng, world, with_loss=True)
-            d_ids, d_lab = encode_document(d_msgs, vocab, d_loss)
+            d_msgs, d_loss, d_conflicts = sample_document(rng, world, with_loss=True)
+            d_ids, d_lab, d_w = encode_document(d_msgs, vocab, d_loss, d_conflicts, copy_weight)
             if len(d_ids) > seq_len:
                 continue  # longer than a row: skip rather than truncate a solution
             if pos + len(d_ids) > seq_len:
                 break  # this row is full; the document is dropped (the stream is endless)
             ids[b, pos:pos + len(d_ids)] = d_ids
             labels[b, pos:pos + len(d_ids)] = d_lab
+            weights[b, pos:pos + len(d_ids)] = d_w
             pos += len(d_ids)
-    return ids, labels
+    return ids, labels, weights
 
 
 def table_probe(world: ToyWorld, vocab: dict[str, int], rng: np.random.Generator, n: int = 64):
@@ -131,13 +137,18 @@ def table_probe(world: ToyWorld, vocab: dict[str, int], rng: np.random.Generator
     return accuracy
 
 
-def _step(model, opt, ids: np.ndarray, labels: np.ndarray, lr: float) -> float:
-    """One AdamW step on a packed batch; returns the loss."""
+def _step(model, opt, ids: np.ndarray, labels: np.ndarray, weights: np.ndarray, lr: float) -> float:
+    """One AdamW step on a packed batch (loss: the weighted mean over labelled tokens); returns the loss."""
     import torch
 
     for g in opt.param_groups:
         g["lr"] = lr
-    loss = model(input_ids=torch.from_numpy(ids), labels=torch.from_numpy(labels)).loss
+    logits = model(input_ids=torch.from_numpy(ids)).logits[:, :-1]
+    target = torch.from_numpy(labels[:, 1:])
+    w = torch.from_numpy(weights[:, 1:]) * (target != -100)
+    ce = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target.reshape(-1),
+                                           ignore_index=-100, reduction="none")
+    loss = (ce * w.reshape(-1)).sum() / w.sum().clamp(min=1.0)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -165,7 +176,7 @@ def continue_pretraining(model, tokenizer, world: ToyWorld, steps: int = 150, lr
         from tqdm.auto import tqdm
         it = tqdm(it, desc="continued pretraining", unit="step")
     for _ in it:
-        _step(model, opt, *pack_batch(rng, world, vocab, batch_size, seq_len), lr)
+        _step(model, opt, *pack_batch(rng, world, vocab, batch_size, seq_len), lr=lr)
     model.eval()
     tag = hashlib.sha256(repr((world, steps, lr, batch_size, seq_len, seed)).encode()).hexdigest()[:8]
     model.sclab_spec = f"{getattr(model, 'sclab_spec', 'toy')}+cpt[{tag}]"
@@ -205,7 +216,7 @@ def train(spec: ToySpec, out_dir: Path, progress: bool = True) -> dict:
             return spec.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
 
         rng = np.random.default_rng(spec.seed)
-        single = dataclasses.replace(spec.world, followup_rate=0.0)
+        single = dataclasses.replace(spec.world, followup_rate=spec.single_followup_rate)
         probe = table_probe(spec.world, vocab, np.random.default_rng(spec.seed + 1))
         model.train()
         t0, n_tok, losses, probes = time.time(), 0, [], []
@@ -219,8 +230,8 @@ def train(spec: ToySpec, out_dir: Path, progress: bool = True) -> dict:
             if mixed_from is None and step >= spec.max_single_steps:
                 mixed_from = step  # the tables did not reach the target: go on with the mix anyway
             world, width = (single, spec.single_seq_len) if mixed_from is None else (spec.world, spec.seq_len)
-            ids, labels = pack_batch(rng, world, vocab, spec.batch_size, width)
-            losses.append(_step(model, opt, ids, labels, lr_at(step, mixed_from)))
+            ids, labels, weights = pack_batch(rng, world, vocab, spec.batch_size, width, spec.copy_weight)
+            losses.append(_step(model, opt, ids, labels, weights, lr_at(step, mixed_from)))
             n_tok += int((ids != vocab["<pad>"]).sum())
             step += 1
             if mixed_from is None and step % 25 == 0:

@@ -47,9 +47,12 @@ def add_labels(records: pd.DataFrame, problems, world: ToyWorld | None = None) -
     # inherit along each episode: a keep restates the previous attempt's answer
     out = out.sort_values(["problem_id", "sample", "turn"])
     inherit = (out["form"] == "keep") | out.get("carried", pd.Series(False, index=out.index)).astype(bool)
+    own = out[["problem_id", "sample"]].copy()
     for col in ("first_wrong", "error_kind", "n_wrong", "lucky"):
-        val = out[col].astype(object).where(~inherit)
-        out[col] = val.groupby([out["problem_id"], out["sample"]]).ffill()
+        # a sentinel keeps an attempt's own "no error" (None) apart from a gap to fill
+        own[col] = out[col].astype(object).where(out[col].notna(), "-").where(~inherit)
+        filled = own.groupby(["problem_id", "sample"])[col].ffill()
+        out[col] = filled.where(filled != "-", None).astype(object)
     return out.loc[records.index]
 
 
@@ -68,7 +71,7 @@ def kind_table(records: pd.DataFrame, t1: int = 1, t2: int = 2, n_boot: int = 10
     Δi→c (wrong groups) or Δc→i (the right group) as fractions of all pairs."""
     a = records[records["turn"] == t1].set_index(["problem_id", "sample"])
     b = records[records["turn"] == t2].set_index(["problem_id", "sample"])
-    pairs = a[["correct", "error_kind"]].join(b[["correct"]], rsuffix="_2", how="inner").reset_index()
+    pairs = a[["correct", "error_kind"]].join(b[["correct"]].rename(columns={"correct": "correct_2"}), how="inner").reset_index()
     # a lucky hit is right: it counts in the right group, whatever its lines say
     pairs["group"] = [("right" if c else _group(k, c)) for k, c in zip(pairs["error_kind"], pairs["correct"])]
     pids, inv = np.unique(pairs["problem_id"].astype(str), return_inverse=True)
@@ -106,42 +109,48 @@ def behaviour_shares(records: pd.DataFrame, turn: int = 2) -> dict:
 
 
 def copy_fidelity(records: pd.DataFrame, world: ToyWorld | None = None, t1: int = 1, t2: int = 2) -> dict:
-    """How revisions at t2 treat attempt 1's lines.
+    """How revisions at t2 treat attempt 1's lines, read line by line while the revision still
+    copies (up to its `redo` mark, and while every earlier line matched attempt 1's).
 
-    - `override_rate`: of attempt-1 lines that are wrong and fall in a revision's copied part,
-      the fraction the revision wrote differently (the base was taught 0: it copies slips);
-      `copy_error_rate` is the same for attempt-1 lines that are right (the copy's own noise);
+    - `override_rate`: at an attempt-1 line that is wrong, the fraction of revisions that wrote
+      it differently (the base was taught 0: a revision copies slips; a high rate is an
+      implicit fix); `copy_error_rate` is the same at right lines (the copy's own noise);
     - `split_ratio_wrong` / `split_ratio_right`: splits observed at lines the revision reached
-      while copying, over the splits its prior predicts there (k uniform over L lines: hazard
-      1/(L-i) at line i), for wrong and for right attempt-1 lines. The neutral base has both
-      near 1; a selective corrector splits at wrong lines far more than the prior says.
+      while copying, over the splits its prior predicts there (k uniform on 1..L-1: hazard
+      1/(L-i) at line i >= 1), at wrong and at right attempt-1 lines. The neutral base has both
+      near 1; a selective corrector splits at wrong lines far more often than its prior says.
     Also per kind: `override_rate_<kind>`."""
     world = world or ToyWorld()
     a = records[records["turn"] == t1].set_index(["problem_id", "sample"])["response"]
     b = records[(records["turn"] == t2) & (records["form"] == "revise")].set_index(["problem_id", "sample"])
-    n_wrong = n_over = n_right = n_err = 0
+    seen = {"wrong": 0, "right": 0}
+    differ = {"wrong": 0, "right": 0}
     kind_n, kind_over = {k: 0 for k in LINE_KINDS}, {k: 0 for k in LINE_KINDS}
     split_obs = {"wrong": 0.0, "right": 0.0}
     split_exp = {"wrong": 0.0, "right": 0.0}
     for key, row in b.iterrows():
         l1, l2, k = parse_lines(a.get(key, "")) or [], parse_lines(row["response"]) or [], int(row["split"])
-        for i in range(min(k, len(l1), len(l2))):
-            kind = line_kind(*l1[i], world)
-            same = l2[i] == l1[i]
-            if kind is None:
-                n_right, n_err = n_right + 1, n_err + (not same)
-            else:
-                n_wrong, n_over = n_wrong + 1, n_over + (not same)
-                if kind in kind_n:
-                    kind_n[kind], kind_over[kind] = kind_n[kind] + 1, kind_over[kind] + (not same)
         big_l = len(l1)
-        for i in range(min(k + 1, big_l)):   # lines reached while copying; the split happened at k
-            side = "right" if line_kind(*l1[i], world) is None else "wrong"
-            split_obs[side] += i == k
-            split_exp[side] += 1.0 / (big_l - i)
+        for i in range(min(k + 1, big_l)):   # lines reached while copying; the split came at k
+            kind = line_kind(*l1[i], world)
+            side = "right" if kind is None else "wrong"
+            if i >= 1:   # line 0 is always copied (k >= 1); after that k is uniform on 1..L-1
+                split_obs[side] += i == k
+                split_exp[side] += 1.0 / (big_l - i)
+            if i == k or i >= len(l2):
+                break
+            seen[side] += 1
+            if kind in kind_n:
+                kind_n[kind] += 1
+            if l2[i] != l1[i]:
+                differ[side] += 1
+                if kind in kind_over:
+                    kind_over[kind] += 1
+                break   # past the first difference the two chains no longer line up
     div = lambda x, y: float(x / y) if y else float("nan")
-    out = {"n_revisions": int(len(b)), "override_rate": div(n_over, n_wrong), "n_copied_wrong": n_wrong,
-           "copy_error_rate": div(n_err, n_right), "n_copied_right": n_right,
+    out = {"n_revisions": int(len(b)), "override_rate": div(differ["wrong"], seen["wrong"]),
+           "n_copied_wrong": seen["wrong"], "copy_error_rate": div(differ["right"], seen["right"]),
+           "n_copied_right": seen["right"],
            "split_ratio_wrong": div(split_obs["wrong"], split_exp["wrong"]),
            "split_ratio_right": div(split_obs["right"], split_exp["right"])}
     out.update({f"override_rate_{k}": div(kind_over[k], kind_n[k]) for k in LINE_KINDS})
@@ -222,3 +231,31 @@ def format_card(card: dict, build: dict | None = None) -> str:
     lines += ["", f"  oracle feedback ('wrong') fix rate {card.get('oracle_fix_rate', float('nan')):.3f}; by kind: "
               + ", ".join(f"{g} {v['fix']:.2f} (n={v['n']})" for g, v in fx.items())]
     return "\n".join(lines)
+
+
+def cached_card(name: str = "arith", n_problems: int = 1000, n_samples: int = 2, measure: bool = False,
+                seed: int = 0) -> dict:
+    """The world card of toy model `name`: its knobs, and - measured once on `n_problems`
+    held-out problems x `n_samples` and cached beside the weights as `world_card.json` - its
+    measured effects. With `measure=False` an unmeasured card holds the knobs only."""
+    import json
+
+    from sclab.toy.build import toy_model_path
+    from sclab.toy.registry import TOY_MODELS
+
+    path = toy_model_path(name) / f"world_card-{n_problems}x{n_samples}-seed{seed}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    world = TOY_MODELS[name].world
+    if not measure:
+        return {"knobs": knobs(world)}
+    from sclab.generate import Generator, SamplingParams
+    from sclab.models import load
+    from sclab.toy.world import ArithTask
+
+    lm, tok = load(f"toy:{name}")
+    task = ArithTask(world)
+    card, _ = measure_world(Generator(lm, tok, batch_size=64), task, task.problems(n_problems, seed=seed),
+                            SamplingParams(n=n_samples, temperature=1.0, max_new_tokens=160, seed=seed), seed=seed)
+    path.write_text(json.dumps(card, indent=1, default=float))
+    return card

@@ -39,19 +39,20 @@ def form_of(text: str) -> str:
     tok = text.split()
     if tok[:1] == ["same"]:
         return "keep" if len(tok) == 3 and tok[1] == ">" and tok[2].isdigit() else "malformed"
+    ok = bool(parse_lines(text)) and extract_final(text) is not None
     if tok[:1] == ["revise"]:
-        # exactly one split mark, at the start of a line (parse_lines allows marks only there)
-        return "revise" if tok.count("redo") == 1 and tok.count("revise") == 1 and parse_lines(text) else "malformed"
+        # exactly one split mark, after at least one copied line (parse_lines checks where)
+        return "revise" if ok and tok.count("redo") == 1 and tok.count("revise") == 1 else "malformed"
     if "revise" in tok or "redo" in tok:
         return "malformed"
-    return "solve" if parse_lines(text) and extract_final(text) is not None else "malformed"
+    return "solve" if ok else "malformed"
 
 
 def revision_split(text: str) -> int | None:
     """The number of lines a revision copied before `redo` (None if `text` is no revision)."""
     if form_of(text) != "revise":
         return None
-    return len(parse_lines(text.split("redo", 1)[0]) or [])
+    return len(parse_lines(text.split("redo", 1)[0] + " ;"))
 
 
 def line_kind(a: int, op: str, c: int, r: int, world: ToyWorld) -> str | None:

@@ -61,10 +61,10 @@ class ToyWorld:
     # Follow-up turns in pretraining. A neutral base: after a retry word the next attempt keeps
     # the answer (`same > r`), revises, or is a fresh attempt - never a fix - so the base
     # model's intrinsic Δ ≈ 0. A *revision* (`revise <lines> redo <lines> > r`) copies the
-    # previous attempt's first k lines verbatim, slips included, with k uniform over the lines
-    # and independent of where that attempt went wrong, then redoes the rest with the first
-    # attempt's error rates; `redo` marks the split, so which line a revision started from is
-    # visible in its text. This is the copy circuit a method can learn to use selectively
+    # previous attempt's first k lines verbatim, slips included, with k uniform on 1..L-1 and
+    # independent of where that attempt went wrong, then redoes the rest with the first
+    # attempt's error rates; `redo` ends the last copied line, so which line a revision started
+    # from is visible in its text. This is the copy circuit a method can learn to use selectively
     # ("keep what is right, redo from the first wrong line") while the base stays neutral.
     followup_rate: float = 0.8       # fraction of documents with at least one follow-up
     max_attempts: int = 4            # attempts per pretraining document (multi-round episodes)
@@ -72,16 +72,27 @@ class ToyWorld:
     # differ only in these priors, which is what lets prompt variants shift the CL-CS trade-off
     # (arXiv 2412.19513): "confirm" (a confident prompt) keeps more, "check" (a critical prompt)
     # re-solves more.
-    keep_rates: tuple[tuple[str, float], ...] = (("again", 0.4), ("confirm", 0.7), ("check", 0.2))
-    revise_rates: tuple[tuple[str, float], ...] = (("again", 0.3), ("confirm", 0.2), ("check", 0.4))
+    keep_rates: tuple[tuple[str, float], ...] = (("again", 0.3), ("confirm", 0.6), ("check", 0.15))
+    # Revisions: off (0) by default. Within the build budget a model does not learn to write them:
+    # it recomputes what it should copy (it copied none of its slips in five builds) and loses
+    # count of its lines, so its revisions are far less accurate than its first attempts and the
+    # base stops being neutral. Measured (1000 x 2 held-out samples, `sclab.toy.card`): revise
+    # rates 0.3 / 0.2 / 0.4 gave every word Δ ≈ -0.06 (revised attempts 0.57 right before, 0.42
+    # after); 0.1 each gave Δ -0.04 / -0.06 / -0.04, most of it from revisions that never wrote
+    # `redo` (0.56 -> 0.22). A world with revisions is one `dataclasses.replace` away; its card
+    # says what they cost.
+    revise_rates: tuple[tuple[str, float], ...] = (("again", 0.0), ("confirm", 0.0), ("check", 0.0))
     # Conflict documents: copying a wrong line against what the arithmetic says is the hard
-    # part of a revision (a world-v1 build overrode copied slips, an implicit fix worth Δ +0.06).
-    # This fraction of documents with follow-ups draws its first attempt with slips at
-    # `conflict_slip_rate` and takes the loss off it (context only, so first attempts are not
-    # taught the higher rate); the follow-ups are drawn as in every document, so what a retry
-    # does never depends on how many slips it sees.
-    conflict_rate: float = 0.3
-    conflict_slip_rate: float = 0.25
+    # part of a revision. This fraction of documents with follow-ups draws its first attempt
+    # with slips at `conflict_slip_rate` and takes the loss off it (context only, so first
+    # attempts are not taught the higher rate); the follow-ups are drawn as in every document,
+    # so what a retry does never depends on how many slips it sees. Off by default: within the
+    # build budget the model did not learn to copy slips either way (override rate ~1.0 at
+    # copied slips with 0.4 / 0.3 and ToySpec.copy_weight 3), and a model that recomputes what
+    # it should copy learns a noisier arithmetic from them: its revisions erred on 9% of lines
+    # against 7% in first attempts, and every retry word's Δ fell to -0.02 .. -0.06.
+    conflict_rate: float = 0.0
+    conflict_slip_rate: float = 0.3
     # After "wrong" (oracle feedback, only ever after a wrong attempt) the next attempt is a
     # fresh one: the oracle-retry fix rate measures how many errors a fresh look fixes, by kind.
     # The doubt prior (Huang et al. arXiv 2310.01798; sycophancy): after "sure ?" pretraining
@@ -123,13 +134,26 @@ class ToySpec:
     max_single_steps: int = 1200
     table_accuracy: float = 0.98     # 64 solutions x ~7 results: the probe's own noise is ~±0.01
     single_seq_len: int = 192        # phase-1 rows (single attempts are ≤ 60 tokens): faster steps
-    mixed_steps: int = 1000
+    mixed_steps: int = 900
+    # loss weight on a revision's copied results, right and wrong (`sample_document`'s
+    # conflicts): only where attempt 1 was wrong do copying and recomputing differ. Given the
+    # context a copied result is certain, so a weight speeds learning without moving the
+    # optimum - if the model can tell copying from computing. 1 (off): with 3 and conflict
+    # documents the build still recomputed its copies, more noisily (see ToyWorld.conflict_rate);
+    # weighting only the wrong copies taught that a copied result *disagrees* with the
+    # arithmetic (copies of right lines wrong 35% of the time, first attempts 19 points worse).
+    copy_weight: float = 1.0
+    # phase 1 with this fraction of documents carrying follow-ups (0: single attempts only).
+    # 0.3 let the words' priors be learned more closely but lengthened the table plateau from
+    # ~550 to ~850 steps (a build of 374 s)
+    single_followup_rate: float = 0.0
     batch_size: int = 8
     seq_len: int = 384               # rows hold whole documents (longest ≈ 330 tokens)
     lr: float = 2e-3
     warmup: int = 50
     weight_decay: float = 0.01
-    seed: int = 0
+    # seed 1: its table plateau (phase 1) ends near step 550; seed 0's lasted past 1200 steps
+    seed: int = 1
     threads: int = 2                 # fixed so that a seed gives identical weights on any CPU
 
     def fingerprint(self) -> str:

@@ -12,9 +12,10 @@ tokens the three-token lookup sat on a loss plateau for a seed-dependent number 
 Pretraining documents (`sample_document`) carry three kinds of error - slips, unsure table
 entries and misconceptions (`error_table`) - and follow-up turns that keep, revise or redo an
 attempt, with rates set by the world's priors (see `sclab.toy.registry.ToyWorld`). A revision
-copies the first k lines and marks where it starts anew:
+copies the first k lines and marks where it starts anew with `redo` in place of that line's `;`
+(so every line stays five tokens long, as in a first attempt):
 
-    revise 7 +3 = 10 ; redo 10 -5 = 5 ; 5 +3 = 8 ; 8 -5 = 3 ; > 3
+    revise 7 +3 = 10 redo 10 -5 = 5 ; 5 +3 = 8 ; 8 -5 = 3 ; > 3
 
     >>> from sclab.toy.world import ArithTask
     >>> t = ArithTask(); p = t.problems(1)[0]; t.grade(p, p.meta["solution"]).correct
@@ -35,6 +36,9 @@ SPECIALS = ["<pad>", "<unk>", "<eos>", "<user>", "<assistant>"]
 SYMBOLS = ["=", ";", "?", ">"]
 WORDS = ["again", "confirm", "check", "wrong", "sure", "options", "same", "revise", "redo"]
 MARKERS = ("revise", "redo")   # a revision's opening word and its split mark (not solution lines)
+# A world-v2 build with `redo` as an extra token between lines (`... ; redo ...`) lost count of
+# its lines in revisions (16% of them stopped early, ran long or lacked the mark) and revised
+# 14 points below its first attempts: the mark broke the five-token rhythm of the lines.
 # what the user says in each follow-up turn of the toy dialect; the question follows the words,
 # as in the CCT paper's released code (the second turn repeats the question): without it a
 # fresh second attempt had to fetch x0 from the far start of the conversation and began from
@@ -146,21 +150,20 @@ def solve(prog: Program, p: int, rng: np.random.Generator | None = None, slip_ra
     return lines
 
 
-def _body(lines) -> str:
-    return " ".join(f"{a} {op}{c} = {r} ;" for a, op, c, r in lines)
-
-
 def render(lines: list[tuple[int, str, int, int]] | None, final: int | None = None,
            split: int | None = None) -> str:
     """A solution's text; `final` overrides the answer after `>` (a multiple-choice guess).
     `lines=None` is a restatement of an answer without working: `same > final`. With `split`
-    = k, a revision: `revise` + the k copied lines + `redo` + the lines worked anew."""
+    = k (1 <= k < len(lines)), a revision: `revise`, the k copied lines, `redo` in place of the
+    k-th line's `;`, and the lines worked anew."""
     if lines is None:
         return f"same > {final}"
+    if split is not None and not 1 <= split < len(lines):
+        raise ValueError(f"render: a revision's split must be in 1..{len(lines) - 1}, got {split}")
+    seps = ["redo" if split is not None and i == split - 1 else ";" for i in range(len(lines))]
+    body = " ".join(f"{a} {op}{c} = {r} {sep}" for (a, op, c, r), sep in zip(lines, seps))
     end = f"> {lines[-1][3] if final is None else final}"
-    if split is None:
-        return f"{_body(lines)} {end}"
-    return " ".join(t for t in ("revise", _body(lines[:split]), "redo", _body(lines[split:]), end) if t)
+    return f"{'revise ' if split is not None else ''}{body} {end}"
 
 
 def mc_final(lines, options: list[int] | None, rng: np.random.Generator, exclude: int | None = None) -> int:
@@ -181,23 +184,23 @@ def mc_question(question: str, options: list[int]) -> str:
 
 def parse_lines(text: str) -> list[tuple[int, str, int, int]] | None:
     """Parse a rendered solution (or revision) back into lines; None if it is malformed.
-    A revision's `revise` / `redo` marks are allowed only where `render` puts them: at the
-    start of a line."""
-    body = text.split(">")[0]
-    out = []
-    for chunk in body.split(";"):
-        tok = chunk.split()
-        while tok and tok[0] in MARKERS:
-            tok = tok[1:]
-        if not tok:
-            continue
-        if len(tok) != 4 or tok[2] != "=" or len(tok[1]) < 2:
-            return None
-        try:
-            out.append((int(tok[0]), tok[1][0], int(tok[1][1:]), int(tok[3])))
-        except ValueError:
-            return None
-    return out
+    A revision's `revise` may only open the text and `redo` only end a line (where `;` would)."""
+    tok = text.split(">")[0].split()
+    if tok[:1] == ["revise"]:
+        tok = tok[1:]
+    out, line = [], []
+    for t in tok:
+        if t in (";", "redo"):
+            if len(line) != 4 or line[2] != "=" or len(line[1]) < 2:
+                return None
+            try:
+                out.append((int(line[0]), line[1][0], int(line[1][1:]), int(line[3])))
+            except ValueError:
+                return None
+            line = []
+        else:
+            line.append(t)
+    return out if not line else None
 
 
 def is_test_program(prog: Program, world: ToyWorld) -> bool:
@@ -231,27 +234,38 @@ def _behaviour(rng: np.random.Generator, world: ToyWorld, kind: str) -> str:
 
 
 def retry(rng: np.random.Generator, world: ToyWorld, prog: Program, attempt: list, final: int, word: str,
-          options: list[int] | None = None) -> tuple[list, int, str]:
+          options: list[int] | None = None) -> tuple[list, int, str, list[int]]:
     """What pretraining text writes after retry `word` (or "wrong") following a worked `attempt`
-    whose answer is `final`: (the latest worked lines, the new final answer, the text).
+    whose answer is `final`: (the latest worked lines, the new final answer, the text, and the
+    word positions in the text of the copied results: a revision's tokens that only copying
+    predicts where attempt 1 was wrong).
 
     keep: `same > final`; fresh: every line anew; revise: `attempt`'s first k lines verbatim
-    (k uniform over its lines, independent of its errors), the rest anew. New lines have the
+    (k uniform on 1..L-1, independent of its errors; k = 0 is a fresh attempt), the rest anew. New lines have the
     first attempt's error rates, so no behaviour fixes anything."""
     how = _behaviour(rng, world, word)
     if how == "keep":
-        return attempt, final, render(None, final)
-    k = int(rng.integers(0, len(attempt))) if how == "revise" else 0
+        return attempt, final, render(None, final), []
+    if how == "revise" and len(attempt) < 2:
+        how = "fresh"   # nothing to copy and redo: a one-line attempt is redone whole
+    k = int(rng.integers(1, len(attempt))) if how == "revise" else 0
+    # every copied result, right or wrong: weighting only the wrong ones taught a build that a
+    # copied result *disagrees* with the arithmetic (its copies of right lines went wrong 35%
+    # of the time and its first attempts lost 19 points), not that it copies
+    copied = [1 + 5 * i + 3 for i in range(k)]
     attempt = solve(prog, world.p, rng, world.slip_rate, prefix=attempt[:k], world=world)
     final = mc_final(attempt, options, rng)
-    return attempt, final, render(attempt, final, split=k if how == "revise" else None)
+    return attempt, final, render(attempt, final, split=k if how == "revise" else None), copied
 
 
 def sample_document(rng: np.random.Generator, world: ToyWorld, with_loss: bool = False):
     """One pretraining conversation [(role, content), ...] from the world's mix (training split only).
 
-    With `with_loss`, also the list of which turns carry loss: user turns never do, and the
-    first attempt of a conflict document (`ToyWorld.conflict_rate`) is context only."""
+    With `with_loss`, returns (conversation, loss, conflicts): `loss[i]` says whether turn i
+    carries loss (user turns never do; the first attempt of a conflict document,
+    `ToyWorld.conflict_rate`, is context only) and `conflicts[i]` lists the word positions in
+    turn i of a revision's copied results (`retry`), which the build may weight up: given the
+    context they are certain, so a weight speeds learning without moving what is learned."""
     prog = sample_program(rng, world, "train")
     p = world.p
     answer = apply_program(prog, p)
@@ -267,6 +281,7 @@ def sample_document(rng: np.random.Generator, world: ToyWorld, with_loss: bool =
     final = mc_final(attempt, options, rng)
     msgs = [("user", question), ("assistant", render(attempt, final))]
     loss = [False, not conflict]
+    conflicts: list[list[int]] = [[], []]
     if follow:
         names = [n for n, _ in world.followup_weights]
         weights = np.array([w for _, w in world.followup_weights], dtype=float)
@@ -275,6 +290,7 @@ def sample_document(rng: np.random.Generator, world: ToyWorld, with_loss: bool =
             kind = names[int(rng.choice(len(names), p=weights / weights.sum()))]
             if kind == "wrong" and final == answer:
                 kind = "again"  # "wrong" is only ever said after a wrong attempt
+            copied_wrong: list[int] = []
             if kind == "sure":
                 # the doubt prior - under pressure the answer may flip, without new working
                 if rng.random() < world.doubt_change_rate:
@@ -282,10 +298,11 @@ def sample_document(rng: np.random.Generator, world: ToyWorld, with_loss: bool =
                     final = int(pool[int(rng.integers(0, len(pool)))])
                 text = render(None, final)
             else:
-                attempt, final, text = retry(rng, world, prog, attempt, final, kind, options)
+                attempt, final, text, copied_wrong = retry(rng, world, prog, attempt, final, kind, options)
             msgs += [("user", followup(kind, question)), ("assistant", text)]
             loss += [False, True]
-    return (msgs, loss) if with_loss else msgs
+            conflicts += [[], copied_wrong]
+    return (msgs, loss, conflicts) if with_loss else msgs
 
 
 def apply_program(prog: Program, p: int) -> int:

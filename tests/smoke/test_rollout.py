@@ -22,7 +22,7 @@ def probs(task):
 
 def test_records_table_shape(toy_generator, task, probs):
     df = run_episodes(toy_generator, task, probs, turns=3, params=P)
-    assert list(df.columns) == COLUMNS
+    assert list(df.columns) == COLUMNS + list(task.label_columns)   # the toy world labels every attempt
     assert len(df) == 30 * 2 * 3
     assert df.groupby(["problem_id", "sample"]).turn.apply(list).map(lambda t: t == [1, 2, 3]).all()
     # every grade is recomputable from the stored response

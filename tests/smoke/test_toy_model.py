@@ -64,7 +64,7 @@ def test_build_is_deterministic(tmp_path):
 
     a, b = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    other = dataclasses.replace(spec, seed=1)
+    other = dataclasses.replace(spec, seed=spec.seed + 1)
     train(other, tmp_path / "c", progress=False)
     c = load_file(tmp_path / "c" / "model.safetensors")
     assert any(not torch.equal(a[k], c[k]) for k in a)

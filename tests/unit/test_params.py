@@ -118,7 +118,7 @@ def test_unregistered_notebook(project):
 # (case, yaml text, -p overrides, expected field values)
 GOOD = [
     # missing keys take the dataclass defaults (= the quick preset)
-    ("empty file", "", {}, {"n_problems": 300, "model": "toy:arith"}),
+    ("empty file", "", {}, {"n_problems": 1000, "model": "toy:arith"}),
     # an int where a float is expected is fine, and becomes a float
     ("int for float", "temperature: 1\n", {}, {"temperature": 1.0}),
     # PyYAML reads YAML 1.1, where 1e-3 is a string: accepted for a float field

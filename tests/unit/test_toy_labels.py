@@ -5,7 +5,7 @@ import pytest
 from sclab.tasks.base import Problem
 from sclab.toy.labels import form_of, label_attempt, line_kind, revision_split
 from sclab.toy.registry import ToyWorld
-from sclab.toy.world import apply, error_table, render, solve, parse_question, sample_document
+from sclab.toy.world import apply, error_table, parse_lines, parse_question, render, solve
 
 pytestmark = pytest.mark.unit
 W = ToyWorld()
@@ -82,13 +82,15 @@ def test_two_wrong_lines_can_cancel_into_a_lucky_hit():
 @pytest.mark.parametrize("text, form", [
     ("same > 4", "keep"),                               # a kept answer, no working
     ("same > x", "malformed"),                          # no number after >
-    ("revise 1 +2 = 3 ; redo 3 -1 = 2 ; > 2", "revise"),
-    ("revise redo 1 +2 = 3 ; 3 -1 = 2 ; > 2", "revise"),  # split 0: everything redone
+    ("revise 1 +2 = 3 redo 3 -1 = 2 ; > 2", "revise"),  # one line copied, `redo` where its `;` was
+    ("revise redo 1 +2 = 3 ; 3 -1 = 2 ; > 2", "malformed"),  # nothing copied: that is a fresh attempt
     ("revise 1 +2 = 3 ; 3 -1 = 2 ; > 2", "malformed"),    # a revision without its split mark
-    ("1 +2 = 3 ; redo 3 -1 = 2 ; > 2", "malformed"),      # a split mark outside a revision
+    ("revise 1 +2 = 3 redo 3 -1 = 2 redo > 2", "malformed"),  # two split marks
+    ("1 +2 = 3 redo 3 -1 = 2 ; > 2", "malformed"),        # a split mark outside a revision
     ("revise 1 +2 redo = 3 ; > 3", "malformed"),          # a mark inside a line
     ("1 +2 = 3 ; 3 -1 = 2 ; > 2", "solve"),
     ("1 +2 = 3 ; 3 -1 = 2 ;", "malformed"),               # truncated before the answer
+    ("1 +2 = 3 ; 3 -1 > 2", "malformed"),                 # a line cut short
     ("garbage", "malformed"),
 ])
 def test_form(text, form):
@@ -96,11 +98,15 @@ def test_form(text, form):
 
 
 def test_revision_split_counts_copied_lines():
-    assert revision_split("revise 1 +2 = 3 ; 3 -1 = 2 ; redo 2 +2 = 4 ; > 4") == 2
-    assert revision_split("revise redo 1 +2 = 3 ; > 3") == 0
+    assert revision_split("revise 1 +2 = 3 ; 3 -1 = 2 redo 2 +2 = 4 ; > 4") == 2
+    assert revision_split("revise 1 +2 = 3 redo 3 -1 = 2 ; > 2") == 1
     assert revision_split("1 +2 = 3 ; > 3") is None
     lines = solve(parse_question("1 ; +2 -1 ; 2 ?"), 13)
-    assert revision_split(render(lines, split=3)) == 3
+    text = render(lines, split=3)
+    assert revision_split(text) == 3 and parse_lines(text) == lines
+    assert len(text.split()) == len(render(lines).split()) + 1    # only `revise` is added: lines stay 5 tokens
+    with pytest.raises(ValueError, match="split"):
+        render(lines, split=0)
 
 
 def test_structure_errors():

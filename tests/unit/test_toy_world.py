@@ -1,4 +1,6 @@
 """The toy world's data: exact arithmetic, slip rate, held-out split, the neutral-base mix."""
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,8 @@ from sclab.toy.world import (ArithTask, Program, apply, error_table, extract_fin
 
 pytestmark = pytest.mark.unit
 W = ToyWorld()
+# revisions are off in the default world (see ToyWorld.revise_rates); their mechanics are tested on a world with them on
+W_REV = dataclasses.replace(W, revise_rates=(("again", 0.3), ("confirm", 0.2), ("check", 0.4)))
 
 
 @pytest.mark.parametrize("prog, lines", [
@@ -68,12 +72,12 @@ def test_held_out_programs_never_in_pretraining():
         assert not is_test_program(parse_question(doc[0][1]), W)
 
 
-def _retries(n_docs: int, seed: int):
+def _retries(n_docs: int, seed: int, world: ToyWorld = W_REV):
     """(word, attempt before, retry, problem) for every retry-word follow-up of n_docs open documents."""
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n_docs):
-        doc, loss = sample_document(rng, W, with_loss=True)
+        doc, loss, _ = sample_document(rng, world, with_loss=True)
         if "options" in doc[0][1]:
             continue  # multiple choice: a guess can land on the answer
         prog = parse_question(doc[0][1])
@@ -90,10 +94,14 @@ def _retries(n_docs: int, seed: int):
 
 def test_retry_behaviours_follow_the_knobs():
     # the share of keep / revise / fresh after each word is the knob's, within 4 standard errors
-    rows = _retries(20000, 2)
+    for world in (W, W_REV):
+        _behaviours_match(_retries(12000, 2, world), world)
+
+
+def _behaviours_match(rows, world):
     for word in RETRY_WORDS:
         forms = [form_of(r) for w, _, r, _, _ in rows if w == word]
-        for form, expect in zip(("keep", "revise", "solve"), W.behaviour_rates(word)):
+        for form, expect in zip(("keep", "revise", "solve"), world.behaviour_rates(word)):
             got = forms.count(form) / len(forms)
             assert abs(got - expect) < 4 * np.sqrt(expect * (1 - expect) / len(forms)) + 1e-9, (word, form, got)
 
@@ -107,8 +115,9 @@ def test_revisions_copy_verbatim_and_split_independently_of_errors():
         assert la[:k] == lb[:k]                       # the copied part is verbatim, slips included
         assert len(la) == len(lb)
         wrong = label_attempt(prob, before, W)["first_wrong"] is not None
-        splits[wrong].append(k / (len(lb) - 1))   # mean 1/2 for every length L: k uniform on 0..L-1
-    # k is uniform over 0..L-1 whatever the attempt's errors: the same mean split position
+        if len(lb) > 2:
+            splits[wrong].append((k - 1) / (len(lb) - 2))   # mean 1/2 for every length L: k uniform on 1..L-1
+    # k is uniform on 1..L-1 whatever the attempt's errors: the same mean split position
     se = np.sqrt(np.var(splits[True]) / len(splits[True]) + np.var(splits[False]) / len(splits[False]))
     assert abs(np.mean(splits[True]) - np.mean(splits[False])) < 4 * se
 
@@ -125,19 +134,38 @@ def test_pretraining_retries_do_not_correct():
             prog = sample_program(rng, W, "train")
             gold = solve(prog, 13)[-1][3]
             a1 = solve(prog, 13, rng, W.slip_rate, world=W)
-            _, final, text = retry(rng, W, prog, a1, a1[-1][3], word)
+            _, final, text, _ = retry(rng, W_REV, prog, a1, a1[-1][3], word)
             assert extract_final(text) == str(final)
             d.append((final == gold) - (a1[-1][3] == gold))
         d = np.array(d)
         assert abs(d.mean()) < 4 * d.std() / np.sqrt(len(d)), (word, d.mean())
 
 
+def test_copied_results_are_marked_for_the_build():
+    # the word positions `retry` returns are exactly the copied lines' results in the text
+    rng = np.random.default_rng(7)
+    prog = parse_question("3 ; +4 -2 ; 4 ?")
+    marked = 0
+    for _ in range(300):
+        a1 = solve(prog, 13, rng, 0.3, world=W)
+        _, _, text, pos = retry(rng, W_REV, prog, a1, a1[-1][3], "check")
+        words = text.split()
+        if form_of(text) == "revise":
+            k = revision_split(text)
+            assert [words[i] for i in pos] == [str(r) for *_, r in a1[:k]]
+            marked += len(pos)
+        else:
+            assert pos == []
+    assert marked > 0
+
+
 def test_conflict_documents_are_context_only():
     # first attempts of conflict documents carry no loss and slips at conflict_slip_rate
     rng = np.random.default_rng(5)
+    world = dataclasses.replace(W, conflict_rate=0.4)   # off by default (see ToyWorld.conflict_rate)
     masked = slips = lines = n = 0
     for _ in range(20000):
-        doc, loss = sample_document(rng, W, with_loss=True)
+        doc, loss, _ = sample_document(rng, world, with_loss=True)
         n += 1
         assert loss[0::2] == [False] * len(loss[0::2])   # user turns never carry loss
         assert all(loss[3::2])                            # follow-up attempts always do
@@ -147,10 +175,10 @@ def test_conflict_documents_are_context_only():
             for a, op, c, r in parse_lines(doc[1][1]):
                 lines += 1
                 slips += line_kind(a, op, c, r, W) == "slip"
-    expect = W.followup_rate * W.conflict_rate
+    expect = world.followup_rate * world.conflict_rate
     assert abs(masked / n - expect) < 4 * np.sqrt(expect * (1 - expect) / n)
     # slips drawn at conflict_slip_rate, less the few that land on a table entry's wrong value
-    assert abs(slips / lines - W.conflict_slip_rate) < 0.015
+    assert abs(slips / lines - world.conflict_slip_rate) < 0.015
 
 
 def test_tokenizer_matches_training_encoding():
@@ -158,7 +186,7 @@ def test_tokenizer_matches_training_encoding():
     vocab = tok.get_vocab()
     rng = np.random.default_rng(3)
     for _ in range(20):
-        msgs, loss = sample_document(rng, W, with_loss=True)
+        msgs, loss, _ = sample_document(rng, W, with_loss=True)
         ids, labels = encode_document(msgs, vocab, loss)
         text = tok.apply_chat_template([{"role": r, "content": c} for r, c in msgs], tokenize=False)
         assert tok(text, add_special_tokens=False)["input_ids"] == ids
