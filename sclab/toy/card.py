@@ -56,10 +56,9 @@ def add_labels(records: pd.DataFrame, problems, world: ToyWorld | None = None) -
     return out.loc[records.index]
 
 
-def _group(kind, correct) -> str:
-    if kind is None or (isinstance(kind, float) and np.isnan(kind)):
-        return "right" if correct else "structure"
-    return "right" if correct and kind is None else str(kind)
+def _group(kind) -> str:
+    """The group of a wrong attempt: the kind of its first wrong line (every wrong attempt has one)."""
+    return "structure" if kind is None or (isinstance(kind, float) and np.isnan(kind)) else str(kind)
 
 
 def kind_table(records: pd.DataFrame, t1: int = 1, t2: int = 2, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
@@ -73,7 +72,7 @@ def kind_table(records: pd.DataFrame, t1: int = 1, t2: int = 2, n_boot: int = 10
     b = records[records["turn"] == t2].set_index(["problem_id", "sample"])
     pairs = a[["correct", "error_kind"]].join(b[["correct"]].rename(columns={"correct": "correct_2"}), how="inner").reset_index()
     # a lucky hit is right: it counts in the right group, whatever its lines say
-    pairs["group"] = [("right" if c else _group(k, c)) for k, c in zip(pairs["error_kind"], pairs["correct"])]
+    pairs["group"] = [("right" if c else _group(k)) for k, c in zip(pairs["error_kind"], pairs["correct"])]
     pids, inv = np.unique(pairs["problem_id"].astype(str), return_inverse=True)
     draws = np.random.default_rng(seed).integers(0, len(pids), size=(n_boot, len(pids)))
     w = np.vstack([np.ones(len(pids))] + [np.bincount(d, minlength=len(pids)) for d in draws])
@@ -159,7 +158,8 @@ def copy_fidelity(records: pd.DataFrame, world: ToyWorld | None = None, t1: int 
 
 def measure_world(generator, task, problems: Sequence, params, *, words: Sequence[str] = RETRY_WORDS,
                   n_boot: int = 1000, seed: int = 0) -> tuple[dict, dict[str, pd.DataFrame]]:
-    """The measured half of the world card on `problems` (held out) with `params.n` samples.
+    """The measured half of the world card on `problems` (held out) with `params.n` samples
+    (the records carry the error labels `run_episodes` gives every attempt of a toy task).
 
     Returns (card, records by name): the card holds greedy and T=1 accuracy, error-kind shares,
     per retry word its Δ with CI, behaviour shares, copy fidelity and transitions by error kind,
@@ -171,13 +171,11 @@ def measure_world(generator, task, problems: Sequence, params, *, words: Sequenc
     world = task.world
     greedy = run_episodes(generator, task, problems, strategy="retry", turns=1,
                           params=SamplingParams(**{**params.__dict__, "n": 1, "temperature": 0.0}))
-    greedy = add_labels(greedy, problems, world)
     card = {"knobs": knobs(world), "n_problems": len(problems), "n_samples": params.n,
             "greedy_acc": float(greedy["correct"].mean()), "greedy_error_shares": error_shares(greedy)}
     recs = {"greedy": greedy}
     for word in words:
-        df = add_labels(run_episodes(generator, task, problems, strategy=WORD_STRATEGY[word], turns=2,
-                                     params=params), problems, world)
+        df = run_episodes(generator, task, problems, strategy=WORD_STRATEGY[word], turns=2, params=params)
         recs[word] = df
         m = metrics_with_ci(df, n_boot=n_boot, seed=seed)
         if "t1_acc" not in card:
@@ -189,8 +187,7 @@ def measure_world(generator, task, problems: Sequence, params, *, words: Sequenc
                       "behaviour": behaviour_shares(df), "copy": copy_fidelity(df, world),
                       "fix_rate_by_kind": {g: kt.loc[g, "p_right_t2"] for g in kt.index if g != "right"},
                       "keep_right": float(kt.loc["right", "p_right_t2"]) if "right" in kt.index else float("nan")}
-    fb = add_labels(run_episodes(generator, task, problems, strategy="oracle-feedback", stop="oracle", turns=2,
-                                 params=params), problems, world)
+    fb = run_episodes(generator, task, problems, strategy="oracle-feedback", stop="oracle", turns=2, params=params)
     recs["oracle-feedback"] = fb
     kt = kind_table(fb, n_boot=n_boot, seed=seed)
     card["oracle_fix_rate"] = float(kt.drop(index="right", errors="ignore").eval("n * p_right_t2").sum()
