@@ -4,7 +4,9 @@ Exit status: 0 ok, 2 refused before anything ran (bad parameters, a missing requ
 output directory another run is writing: a message, no traceback), 1 a notebook failed,
 128 + N stopped by signal N (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP) after its notebook was killed.
 
-    $ sclab run --all --preset quick          # every notebook with params/<nb>/quick.yaml, then REPORT.md
+    $ sclab run --all --preset quick          # record every notebook with params/<nb>/quick.yaml, then REPORT.md
+    $ sclab reproduce                         # re-run them into reproduced/ and verify the recorded results
+    $ sclab verify 00_quickstart              # compare a re-run with the recorded run again
     $ sclab run 00_quickstart -p n_problems 50 && sclab params 00_quickstart --preset quick
 """
 from __future__ import annotations
@@ -48,6 +50,17 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="rebuild outputs/REPORT.md")
     rep.add_argument("--outputs", metavar="DIR")
 
+    rpr = sub.add_parser("reproduce", help="re-run the recorded notebooks into reproduced/ and verify them")
+    rpr.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help="default: every notebook with a recorded run")
+    rpr.add_argument("--preset", default="quick")
+    rpr.add_argument("--timeout", type=float, default=1800, metavar="S")
+    rpr.add_argument("--force", action="store_true", help="re-run even where a re-run with the same code exists")
+
+    ver = sub.add_parser("verify", help="compare re-runs in reproduced/ with the recorded runs in outputs/")
+    ver.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help="default: every notebook with a re-run")
+    ver.add_argument("--preset", default="quick")
+    ver.add_argument("--against", metavar="DIR", help="the re-runs' root (default: $SCLAB_REPRODUCED or reproduced/)")
+
     par = sub.add_parser("params", help="print a notebook's resolved parameters")
     par.add_argument("notebook", metavar="NOTEBOOK")
     par.add_argument("--preset", default="quick")
@@ -72,15 +85,29 @@ def _toy(args: argparse.Namespace) -> int:
         raise ParamError(f"toy: unknown toy model {args.name!r}; valid toy models: {', '.join(sorted(TOY_MODELS))}")
     if args.toy_command == "info" and args.problems < 1:
         raise ParamError(f"toy info: --problems must be >= 1, got {args.problems}")
-    from sclab.toy.card import cached_card, format_card
-    from sclab.toy.build import toy_model_path
+    from sclab.toy.build import built_path, shipped_path, toy_model_path, weights_sha256
+    from sclab.toy.card import cached_card, card_differences, format_card
 
-    path = toy_model_path(args.name, rebuild=args.toy_command == "build")
+    rebuild = args.toy_command == "build"
+    path = toy_model_path(args.name, rebuild=rebuild)
+    if rebuild:
+        path = built_path(args.name)  # the fresh build, not the shipped reference
     build = json.loads((path / "sclab_toy.json").read_text())
-    card = cached_card(args.name, n_problems=args.problems, measure=args.toy_command == "build" or args.measure)
+    card = cached_card(args.name, n_problems=args.problems if not rebuild else 1000,
+                       measure=rebuild or args.measure, model_dir=path)
     print(format_card(card, build))
     if "greedy_acc" not in card:
         print("\n(not measured yet: `sclab toy info --measure` measures it on held-out problems)")
+    shipped = shipped_path(args.name)
+    if rebuild and shipped is not None:  # how this machine's rebuild differs from the shipped reference
+        same = weights_sha256(path) == weights_sha256(shipped)
+        print(f"\nshipped reference build: {shipped}\n  weights {'identical' if same else 'differ'} "
+              f"(sha256 {weights_sha256(shipped)[:12]} shipped, {weights_sha256(path)[:12]} rebuilt)")
+        ref = cached_card(args.name, n_problems=1000, measure=True, model_dir=shipped)
+        diffs = card_differences(ref, card)
+        print("  world card: " + ("identical" if not diffs else f"{len(diffs)} figures differ (shipped -> rebuilt):"))
+        for line in diffs:
+            print("    " + line)
     return 0
 
 
@@ -104,6 +131,23 @@ def _run(args: argparse.Namespace, ap: argparse.ArgumentParser) -> int:
     return 1 if bad else 0
 
 
+def _verify(args: argparse.Namespace) -> int:
+    from sclab.runs.reproduce import reproduce, reproduced_root, verify
+
+    stems = [_stem(n) for n in args.notebooks]
+    if args.command == "reproduce":
+        results = reproduce(args.preset, stems or None, args.force, args.timeout)
+    else:
+        root = Path(args.against) if args.against else reproduced_root()
+        stems = stems or sorted(p.parent.parent.name for p in root.glob(f"*/{args.preset}/manifest.json"))
+        if not stems:
+            raise ParamError(f"verify: no re-runs with preset {args.preset!r} under {root}")
+        results = [verify(s, args.preset, root) for s in stems]
+    for v in results:
+        print(v.summary())
+    return 0 if results and all(v.ok for v in results) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = _parser()
     args = ap.parse_args(argv)
@@ -112,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args, ap)
         if args.command == "toy":
             return _toy(args)
+        if args.command in ("reproduce", "verify"):
+            return _verify(args)
         if args.command == "report":
             from sclab.runs.report import build_report
 

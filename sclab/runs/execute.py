@@ -20,13 +20,11 @@ import datetime as dt
 import hashlib
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import psutil
@@ -35,10 +33,10 @@ import yaml
 from .lock import run_lock
 from .params import ParamError, as_dict, load_params, outputs_root, params_hash, project_root, presets
 from .procs import Stopped, alive, descendants, hold_signals, kill_tree, raise_if_stopped, stop_on_signals, stop_signal
+from .manifest import PYTHONHASHSEED, _now, base_manifest, read_manifest
 from .record import atomic_write, read_metrics, write_metrics
+from .verify import code_hash
 
-LIBRARIES = ("torch", "transformers", "trl", "peft", "vllm", "papermill", "math-verify", "numpy", "pandas")
-PYTHONHASHSEED = "0"   # fixed so that set/dict iteration over strings is the same in every run
 POLL_S = 0.5           # how often the parent checks the child and notes its descendants
 
 
@@ -63,7 +61,7 @@ class RunResult:
     def outcome(self) -> str:
         """How it ended and how long it took (the end of a progress line)."""
         if self.status == "skipped":
-            return f"skipped: finished run with the same params ({self.params_hash})"
+            return f"skipped: finished run with the same params and code ({self.params_hash})"
         where = "" if self.status == "ok" else f"; see {self.notebook} and {self.run_dir / 'run.log'}"
         return f"{self.status} in {self.wall_s:.1f} s{where}"
 
@@ -77,6 +75,15 @@ def run_path(stem: str, preset: str, outputs: str | os.PathLike | None = None) -
     return outputs_root(outputs) / stem / preset
 
 
+def run_name(preset: str, overrides: dict[str, str] | None = None) -> str:
+    """The run directory's name: the preset, or `<preset>+<8-hex hash of the overrides>` for a run
+    with `-p` overrides, so that it never overwrites the preset's own (committed) run."""
+    if not overrides:
+        return preset
+    blob = json.dumps(sorted((str(k), str(v)) for k, v in overrides.items()))
+    return f"{preset}+{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
+
+
 def _sibling(path: Path, suffix: str) -> Path:
     return path.with_name(path.name + suffix)
 
@@ -87,72 +94,6 @@ def notebook_path(stem: str) -> Path:
         have = sorted(p.stem for p in path.parent.glob("*.ipynb"))
         raise ParamError(f"no notebook {path}; notebooks: {', '.join(have) or '(none)'}")
     return path
-
-
-# ---------------------------------------------------------------------------------------------
-# Manifest
-
-
-def _git(root: Path) -> tuple[str | None, bool | None]:
-    """(HEAD sha, dirty) of the project checkout; (None, None) outside git."""
-    def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return out.stdout if out.returncode == 0 else None
-
-    if git("rev-parse", "--is-inside-work-tree") is None:
-        return None, None
-    sha = git("rev-parse", "HEAD")
-    # outputs/ is excluded: a batch writes there, which must not make the next run "dirty"
-    status = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)outputs")
-    return (sha.strip() if sha else None), (bool(status.strip()) if status is not None else None)
-
-
-def _versions() -> dict[str, str]:
-    out = {}
-    for name in LIBRARIES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def base_manifest(stem: str, preset: str, params, nb_path: Path) -> dict:
-    """Everything known before the run starts; `run_notebook` adds times and the exit status."""
-    sha, dirty = _git(project_root())
-    try:
-        version = metadata.version("sclab")
-    except metadata.PackageNotFoundError:
-        version = None
-    return {
-        "notebook": stem,
-        "preset": preset,
-        "sclab": version,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "libraries": _versions(),
-        "seed": as_dict(params).get("seed"),
-        "git_sha": sha,
-        "git_dirty": dirty,
-        "params_hash": params_hash(params),
-        "notebook_sha256": hashlib.sha256(nb_path.read_bytes()).hexdigest()[:16],
-        "pythonhashseed": PYTHONHASHSEED,
-    }
-
-
-def read_manifest(directory: Path) -> dict | None:
-    path = Path(directory) / "manifest.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,7 +237,7 @@ def run_notebook(stem: str, preset: str, overrides: dict[str, str] | None = None
     """
     nb_path = notebook_path(stem)
     params = load_params(stem, preset, overrides)  # ParamError before anything is written
-    final = run_path(stem, preset, outputs_root)
+    final = run_path(stem, run_name(preset, overrides), outputs_root)
     partial = _sibling(final, ".partial")
     with stop_on_signals(), run_lock(final) as lock_fd:  # RunLocked before anything is written
         with hold_signals():  # bookkeeping: a stop signal waits for raise_if_stopped() below
@@ -304,7 +245,7 @@ def run_notebook(stem: str, preset: str, overrides: dict[str, str] | None = None
                 finish_run(partial, "interrupted", stopped_by="found unfinished by the next run")
             (partial / "figures").mkdir(parents=True)
             atomic_write(partial / "params.yaml", yaml.safe_dump(as_dict(params), sort_keys=False))
-            manifest = base_manifest(stem, preset, params, nb_path)
+            manifest = base_manifest(stem, preset, params, nb_path, overrides)
             # written now, so that a run killed with SIGKILL is still recorded as one
             manifest.update({"start": _now(), "timeout_s": timeout_s, "status": "running",
                              "runner_pid": os.getpid()})
@@ -326,11 +267,13 @@ def run_notebook(stem: str, preset: str, overrides: dict[str, str] | None = None
     return RunResult(stem, preset, status, where, manifest["params_hash"], wall, rc)
 
 
-def is_finished(stem: str, preset: str, params, outputs: str | os.PathLike | None = None) -> bool:
-    """True if `outputs/<stem>/<preset>/` holds an ok run with these params (same hash)."""
-    manifest = read_manifest(run_path(stem, preset, outputs))
+def is_finished(stem: str, preset: str, params, outputs: str | os.PathLike | None = None,
+                overrides: dict[str, str] | None = None) -> bool:
+    """True if the run directory holds an ok run with these params and this code (same hashes)."""
+    manifest = read_manifest(run_path(stem, run_name(preset, overrides), outputs))
     return bool(manifest and manifest.get("status") == "ok"
-                and manifest.get("params_hash") == params_hash(params))
+                and manifest.get("params_hash") == params_hash(params)
+                and manifest.get("code_hash") == code_hash(stem))
 
 
 def runnable(preset: str) -> list[str]:
@@ -354,11 +297,11 @@ def run_many(stems: list[str], preset: str, overrides: dict[str, str] | None = N
     results = []
     with stop_on_signals(), contextlib.ExitStack() as locks:
         for stem in stems:  # a busy output directory is refused before the first notebook starts
-            locks.enter_context(run_lock(run_path(stem, preset, outputs_root)))
+            locks.enter_context(run_lock(run_path(stem, run_name(preset, overrides), outputs_root)))
         for i, stem in enumerate(stems, 1):
             print(f"[{i}/{len(stems)}] {stem} [{preset}]", end=" ", flush=True)
-            if skip_finished and is_finished(stem, preset, resolved[stem], outputs_root):
-                result = RunResult(stem, preset, "skipped", run_path(stem, preset, outputs_root),
+            if skip_finished and is_finished(stem, preset, resolved[stem], outputs_root, overrides):
+                result = RunResult(stem, preset, "skipped", run_path(stem, run_name(preset, overrides), outputs_root),
                                    params_hash(resolved[stem]))
             else:
                 try:
@@ -376,7 +319,7 @@ def run_all(preset: str, overrides: dict[str, str] | None = None,
             outputs_root: str | os.PathLike | None = None, timeout_s: float = 1800,
             force: bool = False, kernel_name: str = "python3") -> list[RunResult]:
     """Run every notebook that has `params/<stem>/<preset>.yaml`, skipping finished runs with
-    the same params hash and status ok (so an interrupted batch resumes) unless `force`."""
+    the same params and code hashes and status ok (so an interrupted batch resumes) unless `force`."""
     stems = runnable(preset)
     if not stems:
         folder = project_root() / "params"
@@ -385,5 +328,5 @@ def run_all(preset: str, overrides: dict[str, str] | None = None,
     return run_many(stems, preset, overrides, outputs_root, timeout_s, not force, kernel_name)
 
 
-__all__ = ["RunResult", "run_notebook", "run_many", "run_all", "run_path", "is_finished", "runnable",
+__all__ = ["RunResult", "run_notebook", "run_many", "run_all", "run_path", "run_name", "is_finished", "runnable",
            "read_manifest", "base_manifest", "notebook_path", "finish_run"]

@@ -1,8 +1,10 @@
-"""The results collector: `outputs/REPORT.md`, one table of every metric of every recorded run.
+"""The results collector: `outputs/REPORT.md`, the lab's findings and every recorded run.
 
 Reads each finished run directory `outputs/<stem>/<preset>/` (manifest.json, metrics.json,
-figures/*.png) and writes a deterministic markdown page: the runs, the scalar metrics
-(nested dicts flattened with dots, `x_lo`/`x_hi` shown as `x [lo, hi]`), then the figures.
+figures/*.png) and writes a deterministic markdown page: first the findings table (one row per
+paper claim a notebook tests, `sclab.runs.findings`, its number read from the metrics), then
+the runs, then per notebook its figures and a compact metrics table. Every metric of every run
+goes to `outputs/metrics.csv` beside it.
 
     >>> from sclab.runs.report import build_report
     >>> build_report("outputs").name  # doctest: +SKIP
@@ -80,14 +82,64 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
+def _value(flat: dict, key: str) -> str:
+    v = flat.get(key)
+    if v is None:
+        return "—"
+    ci = f" [{fmt(flat[key + '_lo'])}, {fmt(flat[key + '_hi'])}]" if key + "_lo" in flat and key + "_hi" in flat else ""
+    return fmt(v) + ci
+
+
+def _findings_rows(runs: list[Path], metrics: list[dict]) -> list[list[str]]:
+    from .findings import from_metrics, status
+
+    rows = []
+    for run, m in zip(runs, metrics):
+        flat = flatten(m)
+        for f in from_metrics(m):
+            kept, _ = status(f, m)
+            mark = {True: "✓", False: "✗", None: "?"}[kept]
+            rows.append([f"{f.paper} ([{f.arxiv}](https://arxiv.org/abs/{f.arxiv}))", f.claim, f.paper_value,
+                         f"`{f.metric}` = {_value(flat, f.metric)}" + (f" (expected {f.expect})" if f.expect else ""),
+                         mark, f.kind, f"{run.parent.name}/{run.name}"])
+    return rows
+
+
+def _compact(m: dict, limit: int = 24) -> list[list[str]]:
+    """The metrics the findings cite, then the run's top-level numbers: at most `limit` rows."""
+    from .findings import from_metrics
+
+    flat = flatten(m)
+    keys = list(dict.fromkeys(f.metric for f in from_metrics(m)))
+    keys += [k for k, v in m.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+             and not k.endswith(("_lo", "_hi")) and k not in keys]
+    return [[f"`{k}`", _value(flat, k)] for k in keys[:limit] if k in flat]
+
+
+def metrics_csv(runs: list[Path], metrics: list[dict]) -> str:
+    """Every scalar metric of every run: notebook, preset, metric, value, lo, hi."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["notebook", "preset", "metric", "value", "lo", "hi"])
+    for run, m in zip(runs, metrics):
+        flat = flatten(m)
+        for key in sorted(flat):
+            if key.endswith(("_lo", "_hi")) and key[:-3] in flat:
+                continue
+            w.writerow([run.parent.name, run.name, key, flat[key], flat.get(key + "_lo", ""), flat.get(key + "_hi", "")])
+    return buf.getvalue()
+
+
 def render(outputs: Path) -> str:
     """The text of REPORT.md for the runs under `outputs` (a pure function of the files)."""
     outputs = Path(outputs)
     runs = find_runs(outputs)
-    lines = ["# sclab — recorded results", "",
-             "Written by `sclab report` from the run directories next to this file; do not edit.",
-             "Each run: `<notebook>/<preset>/` with the executed notebook, params.yaml, manifest.json,",
-             "metrics.json, records.jsonl and figures.", ""]
+    lines = ["# sclab — findings", "",
+             "Written by `sclab report` from the recorded runs beside this file (do not edit); every number is "
+             "read from a run's metrics.json, and `make reproduce` re-runs and verifies them.", ""]
     if not runs:
         return "\n".join(lines + ["No recorded runs.", ""])
 
@@ -95,24 +147,27 @@ def render(outputs: Path) -> str:
     manifests = [_load(r / "manifest.json") for r in runs]
     metrics = [_load(r / "metrics.json").get("metrics", {}) for r in runs]
 
-    lines += ["## Runs", ""]
+    rows = _findings_rows(runs, metrics)
+    lines += ["## Findings", ""]
+    if rows:
+        lines += _table(["paper", "claim", "paper's number", "this run [95% CI]", "direction", "toy result", "run"], rows)
+        lines += ["", "Direction: ✓ this run's metric points the way the paper's claim predicts, ✗ it does not, "
+                  "? not measurable. Toy result: *built-in* = a prior the toy world sets, replayed by the model; "
+                  "*emergent* = what a method did that the world did not dictate."]
+    else:
+        lines.append("No run recorded findings yet.")
+
+    lines += ["", "## Runs", ""]
     rows = []
     for run, m in zip(runs, manifests):
         sha = m.get("git_sha")
-        sha = (sha[:10] + ("-dirty" if m.get("git_dirty") else "")) if sha else "—"
+        sha = (sha[:10] + (" (dirty tree)" if m.get("git_dirty") else "")) if sha else "—"
         wall = m.get("wall_s")
         rows.append([run.parent.name, run.name, str(m.get("status", "—")),
                      f"{wall:.1f} s" if isinstance(wall, (int, float)) else "—",
-                     f"`{m.get('params_hash', '—')}`", sha])
-    lines += _table(["notebook", "preset", "status", "wall time", "params hash", "git sha"], rows)
-
-    per_run = [cells(m) for m in metrics]
-    names = sorted({k for c in per_run for k in c})
-    lines += ["", "## Metrics", ""]
-    if names:
-        lines += _table(["metric", *labels], [[n, *(c.get(n, "") for c in per_run)] for n in names])
-    else:
-        lines.append("No metrics recorded.")
+                     sha, f"`{m.get('code_hash', '—')}`", f"`{m.get('toy_weights_sha256') or '—'}`",
+                     str(m.get("cpu", "—"))])
+    lines += _table(["notebook", "preset", "status", "wall time", "git sha", "code hash", "toy weights", "cpu"], rows)
 
     failed = find_failed(outputs)
     if failed:
@@ -122,13 +177,15 @@ def render(outputs: Path) -> str:
             lines.append(f"- `{f.parent.name}/{f.name}`: {m.get('status', 'unknown')} "
                          f"([notebook]({f.relative_to(outputs).as_posix()}/notebook.ipynb))")
 
-    figures = [(label, sorted((run / "figures").glob("*.png"))) for label, run in zip(labels, runs)]
-    if any(figs for _, figs in figures):
-        lines += ["", "## Figures"]
-        for label, figs in figures:
-            if figs:
-                lines += ["", f"### {label}", ""]
-                lines += [f"![{label} {f.stem}]({f.relative_to(outputs).as_posix()})" for f in figs]
+    for label, run, m in zip(labels, runs, metrics):
+        lines += ["", f"## {label}", "", f"[executed notebook]({run.relative_to(outputs).as_posix()}/notebook.ipynb); "
+                  f"all {len(cells(m))} metrics in [metrics.csv](metrics.csv)."]
+        compact = _compact(m)
+        if compact:
+            lines += [""] + _table(["metric", "value [95% CI]"], compact)
+        figs = sorted((run / "figures").glob("*.png"))
+        if figs:
+            lines += [""] + [f"![{label} {f.stem}]({f.relative_to(outputs).as_posix()})" for f in figs]
     return "\n".join(lines) + "\n"
 
 
@@ -136,4 +193,6 @@ def build_report(outputs_root: str | os.PathLike | None = None) -> Path:
     """Write `<outputs>/REPORT.md` (default outputs: --outputs / SCLAB_OUTPUTS / <root>/outputs)."""
     outputs = _outputs_root(outputs_root)
     outputs.mkdir(parents=True, exist_ok=True)
+    runs = find_runs(outputs)
+    atomic_write(outputs / "metrics.csv", metrics_csv(runs, [_load(r / "metrics.json").get("metrics", {}) for r in runs]))
     return atomic_write(outputs / "REPORT.md", render(outputs))

@@ -274,12 +274,45 @@ def _lock(path: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+# The reference builds that ship with the package (a few MB each): float reductions differ
+# between host CPUs, so a seed gives bit-identical weights on one host only; shipping the
+# weights makes every machine start from the same model (and the recorded numbers reproducible).
+SHIPPED = Path(__file__).resolve().parent / "shipped"
+
+
+def shipped_path(name: str) -> Path | None:
+    """The shipped reference build of toy model `name` for its current recipe, or None when the
+    world or recipe changed since it was shipped (then it is built and cached)."""
+    spec = TOY_MODELS[name]
+    path = SHIPPED / f"{name}-{spec.fingerprint()}"
+    return path if (path / "sclab_toy.json").exists() else None
+
+
+def built_path(name: str) -> Path:
+    """Where a local build of toy model `name` is cached (it may not exist yet)."""
+    return cache_root() / "toy" / f"{name}-{TOY_MODELS[name].fingerprint()}"
+
+
+def weights_sha256(path: Path) -> str:
+    """sha256 of a saved model's `model.safetensors` (the manifests record it)."""
+    h = hashlib.sha256()
+    with open(Path(path) / "model.safetensors", "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def toy_model_path(name: str, rebuild: bool = False, progress: bool = True) -> Path:
-    """The directory of toy model `name`, building and caching it on first use."""
+    """The directory of toy model `name`: the shipped reference build when there is one for the
+    current recipe, else a local build (trained on first use, then cached). `rebuild=True`
+    trains from scratch into the cache even when a shipped build exists (`sclab toy build`)."""
     if name not in TOY_MODELS:
         raise KeyError(f"unknown toy model {name!r}; valid toy models: {', '.join(sorted(TOY_MODELS))}")
     spec = TOY_MODELS[name]
-    target = cache_root() / "toy" / f"{name}-{spec.fingerprint()}"
+    shipped = shipped_path(name)
+    if shipped is not None and not rebuild:
+        return shipped
+    target = built_path(name)
     with _lock(target.with_suffix(".lock")):
         if (target / "sclab_toy.json").exists() and not rebuild:
             return target

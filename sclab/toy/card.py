@@ -15,6 +15,7 @@ more than its prior says, and how much an oracle-told fresh look fixes per error
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -231,18 +232,22 @@ def format_card(card: dict, build: dict | None = None) -> str:
 
 
 def cached_card(name: str = "arith", n_problems: int = 1000, n_samples: int = 2, measure: bool = False,
-                seed: int = 0) -> dict:
-    """The world card of toy model `name`: its knobs, and - measured once on `n_problems`
-    held-out problems x `n_samples` and cached beside the weights as `world_card.json` - its
-    measured effects. With `measure=False` an unmeasured card holds the knobs only."""
+                seed: int = 0, model_dir: Path | None = None) -> dict:
+    """The world card of toy model `name` (the weights in `model_dir`, default the shipped or
+    cached build): its knobs, and - measured once on `n_problems` held-out problems x
+    `n_samples` - its measured effects, cached as `world_card-<weights>-....json` beside the
+    weights (shipped cards are read from the package; new ones are written to the local cache).
+    With `measure=False` an unmeasured card holds the knobs only."""
     import json
 
-    from sclab.toy.build import toy_model_path
+    from sclab.toy.build import built_path, toy_model_path, weights_sha256
     from sclab.toy.registry import TOY_MODELS
 
-    path = toy_model_path(name) / f"world_card-{n_problems}x{n_samples}-seed{seed}.json"
-    if path.exists():
-        return json.loads(path.read_text())
+    model_dir = Path(model_dir) if model_dir is not None else toy_model_path(name)
+    file = f"world_card-{weights_sha256(model_dir)[:12]}-{n_problems}x{n_samples}-seed{seed}.json"
+    for folder in dict.fromkeys([model_dir, built_path(name)]):
+        if (folder / file).exists():
+            return json.loads((folder / file).read_text())
     world = TOY_MODELS[name].world
     if not measure:
         return {"knobs": knobs(world)}
@@ -250,9 +255,28 @@ def cached_card(name: str = "arith", n_problems: int = 1000, n_samples: int = 2,
     from sclab.models import load
     from sclab.toy.world import ArithTask
 
-    lm, tok = load(f"toy:{name}")
+    lm, tok = load(str(model_dir))
     task = ArithTask(world)
     card, _ = measure_world(Generator(lm, tok, batch_size=64), task, task.problems(n_problems, seed=seed),
                             SamplingParams(n=n_samples, temperature=1.0, max_new_tokens=160, seed=seed), seed=seed)
-    path.write_text(json.dumps(card, indent=1, default=float))
+    out = built_path(name)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / file).write_text(json.dumps(card, indent=1, default=float))
     return card
+
+
+def card_differences(card: dict, other: dict, tol: float = 0.0) -> list[str]:
+    """The measured figures in which two world cards differ by more than `tol` (dotted keys,
+    `a -> b`), e.g. the shipped reference build against a local rebuild."""
+    def flat(d, prefix=""):
+        out = {}
+        for k, v in d.items():
+            if isinstance(v, dict):
+                out.update(flat(v, f"{prefix}{k}."))
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                out[prefix + k] = float(v)
+        return out
+
+    a, b = flat(card), flat(other)
+    return [f"{k}: {a[k]:.4g} -> {b[k]:.4g}" for k in sorted(a.keys() & b.keys())
+            if not (a[k] == b[k] or abs(a[k] - b[k]) <= tol)]

@@ -18,7 +18,8 @@ import pytest
 import yaml
 
 from sclab import cli
-from sclab.runs.execute import run_all, run_notebook
+from sclab.runs.execute import run_all, run_name, run_notebook
+from sclab.runs.verify import code_hash
 from sclab.runs.params import NOTEBOOK_PARAMS, params_hash
 from sclab.runs.report import build_report
 
@@ -171,12 +172,16 @@ def test_run_notebook_records_everything(project):
     make_notebook(project, "01_tiny", RECORD_CELL, FIGURE_CELL)
     write_preset(project, "01_tiny", {"seed": 4, "n": 3, "scale": 0.5, "label": "a"})
     result = run_notebook("01_tiny", "quick", {"n": "5"}, timeout_s=120)  # -p n 5 overrides the file
-    out = project / "outputs" / "01_tiny" / "quick"
+    # a run with overrides has its own directory: the preset's own (committed) run is never overwritten
+    out = project / "outputs" / "01_tiny" / run_name("quick", {"n": "5"})
+    assert out.name.startswith("quick+") and len(out.name) == len("quick+") + 8
+    assert run_name("quick", {"n": "5"}) != run_name("quick", {"n": "6"}) and run_name("quick") == "quick"
     assert result.status == "ok" and result.run_dir == out, (result, _log(project, "01_tiny"))
+    assert not (project / "outputs" / "01_tiny" / "quick").exists()
     assert sorted(p.name for p in out.iterdir()) == [
         "figures", "manifest.json", "metrics.json", "notebook.ipynb", "params.yaml", "records.jsonl"]
     assert (out / "figures" / "line.png").is_file()
-    assert not (out.parent / "quick.partial").exists() and not (out.parent / "quick.failed").exists()
+    assert not (out.parent / f"{out.name}.partial").exists() and not (out.parent / f"{out.name}.failed").exists()
 
     resolved = {"seed": 4, "n": 5, "scale": 0.5, "label": "a"}
     assert yaml.safe_load((out / "params.yaml").read_text()) == resolved
@@ -195,7 +200,8 @@ def test_run_notebook_records_everything(project):
     assert metrics["manifest"] == manifest
     assert manifest["status"] == "ok" and manifest["returncode"] == 0
     assert manifest["params_hash"] == params_hash(resolved) == result.params_hash
-    assert manifest["seed"] == 4 and manifest["preset"] == "quick"
+    assert manifest["seed"] == 4 and manifest["preset"] == "quick" and manifest["overrides"] == {"n": "5"}
+    assert manifest["code_hash"] == code_hash("01_tiny") and manifest["cpu"]
     assert manifest["libraries"]["papermill"].startswith("2.7")
     assert manifest["git_sha"] is None and manifest["git_dirty"] is None  # tmp project: not in git
     assert 0 < manifest["wall_s"] < 120
@@ -215,7 +221,13 @@ def test_run_all_resumes(project, capsys):
     # an interrupted batch resumes: the finished run with the same params hash is skipped
     [again] = run_all("quick", timeout_s=120)
     assert again.status == "skipped" and metrics.stat().st_mtime_ns == stamp
-    assert f"skipped: finished run with the same params ({first.params_hash})" in capsys.readouterr().out
+    assert f"skipped: finished run with the same params and code ({first.params_hash})" in capsys.readouterr().out
+    # a changed package file changes the code hash: it runs again
+    (project / "sclab").mkdir(exist_ok=True)
+    (project / "sclab" / "touched.py").write_text("# a change\n")
+    [rerun] = run_all("quick", timeout_s=120)
+    assert rerun.status == "ok" and metrics.stat().st_mtime_ns != stamp
+    capsys.readouterr()
     # a changed parameter changes the hash: it runs again and the new value is recorded
     write_preset(project, "01_tiny", {"seed": 0, "n": 2, "scale": 3.0, "label": "a"})
     [changed] = run_all("quick", timeout_s=120)
@@ -320,21 +332,40 @@ def test_report_tables(tmp_path):
     path = build_report(out)
     assert path == out / "REPORT.md"
     text = path.read_text()
+    assert text.startswith("# sclab — findings\n") and "No run recorded findings yet." in text
     # the runs, sorted; git sha shortened; missing values as an em dash
-    assert ("| notebook | preset | status | wall time | params hash | git sha |\n"
-            "|---|---|---|---|---|---|\n"
-            "| 00_a | quick | ok | 3.0 s | `h-00_a` | — |\n"
-            "| 01_b | quick | ok | 12.3 s | `h-01_b` | 0123456789 |\n") in text
-    # metrics: dotted names, 3 decimals, lo/hi folded next to the base key, lists left out
-    assert ("| metric | 00_a/quick | 01_b/quick |\n"
-            "|---|---|---|\n"
-            "| acc.t1 | 0.500 | 0.412 [0.300, 0.500] |\n"
-            "| delta | -0.013 |  |\n"
-            "| n |  | 200 |\n"
-            "| notes |  | ok |\n"
-            "| ok | true |  |\n") in text
-    assert "curve" not in text and ".partial" not in text
-    # figures as relative links, sorted
-    assert "### 01_b/quick\n\n![01_b/quick a](01_b/quick/figures/a.png)\n![01_b/quick z](01_b/quick/figures/z.png)\n" in text
+    assert ("| notebook | preset | status | wall time | git sha | code hash | toy weights | cpu |\n"
+            "|---|---|---|---|---|---|---|---|\n"
+            "| 00_a | quick | ok | 3.0 s | — | `—` | `—` | — |\n"
+            "| 01_b | quick | ok | 12.3 s | 0123456789 | `—` | `—` | — |\n") in text
+    # per run: its top-level numbers with their CI, then its figures as relative links, sorted
+    assert "## 00_a/quick\n\n[executed notebook](00_a/quick/notebook.ipynb); all 3 metrics in [metrics.csv](metrics.csv).\n\n" \
+           "| metric | value [95% CI] |\n|---|---|\n| `delta` | -0.013 |\n" in text
+    assert "![01_b/quick a](01_b/quick/figures/a.png)\n![01_b/quick z](01_b/quick/figures/z.png)\n" in text
+    assert ".partial" not in text
+    # every metric in the CSV: dotted names, lo/hi in their own columns, lists left out
+    csv = (out / "metrics.csv").read_text().splitlines()
+    assert csv[0] == "notebook,preset,metric,value,lo,hi"
+    assert "01_b,quick,acc.t1,0.41234,0.3,0.5" in csv and "00_a,quick,delta,-0.0125,," in csv
+    assert not any("curve" in line for line in csv) and len(csv) == 1 + 3 + 3
     # deterministic: a rebuild writes the same bytes
     assert build_report(out).read_text() == text
+
+
+def test_report_findings_table(tmp_path):
+    from sclab.runs.findings import Finding
+
+    out = tmp_path / "outputs"
+    found = [Finding("d", "Huang et al. 2023", "2310.01798", "no intrinsic gain", "GSM8K 75.9 -> 75.1",
+                     "delta", "~0", "built-in"),
+             Finding("o", "Huang et al. 2023", "2310.01798", "oracle stopping helps", "GSM8K +7.7",
+                     "oracle_delta", ">delta", "emergent"),
+             Finding("x", "Kumar et al. 2024", "2409.12917", "SCoRe improves", "MATH +4.4", "score", ">0", "emergent")]
+    fake_run(out, "01_c", "quick", {"delta": 0.01, "delta_lo": -0.02, "delta_hi": 0.04, "oracle_delta": 0.2,
+                                    "score": -0.01, "findings": [f.__dict__ for f in found]}, 1.0, None)
+    text = build_report(out).read_text()
+    head = text.split("## Runs")[0]
+    assert "| Huang et al. 2023 ([2310.01798](https://arxiv.org/abs/2310.01798)) | no intrinsic gain | GSM8K 75.9 -> 75.1 | " \
+           "`delta` = 0.010 [-0.020, 0.040] (expected ~0) | ✓ | built-in | 01_c/quick |" in head
+    assert "`oracle_delta` = 0.200 (expected >delta) | ✓ | emergent" in head
+    assert "`score` = -0.010 (expected >0) | ✗ | emergent" in head
