@@ -83,6 +83,7 @@ def _expected_advantages(rows, width, num_generations, alpha):
 def first_steps() -> dict:
     """Run CONFIG's steps on a fresh copy of the toy model; return what the reference records and the checks."""
     from sclab.models import fingerprint, load
+    from sclab.toy.registry import TOY_MODELS
     from sclab.toy.world import ArithTask
     from sclab.train.score import score_trainer
     from trl import GRPOTrainer
@@ -142,7 +143,8 @@ def first_steps() -> dict:
         steps = [{k: v for k, v in r.items() if k in EXACT + CLOSE} for r in trainer.state.log_history if "loss" in r]
         update = [(p.detach() - start[n]).double() for n, p in trainer.model.named_parameters()]
         return {
-            "model": MODEL, "start_fingerprint": fingerprint(model), "task": TASK, "problems": PROBLEMS,
+            "model": MODEL, "recipe": TOY_MODELS[MODEL.removeprefix("toy:")].fingerprint(),
+            "start_fingerprint": fingerprint(model), "task": TASK, "problems": PROBLEMS,
             "config": CONFIG, "threads": THREADS, "versions": _versions(), "steps": steps,
             "params": {"update_l1": sum(u.abs().sum().item() for u in update),
                        "update_l2": math.sqrt(sum((u * u).sum().item() for u in update))},
@@ -195,11 +197,12 @@ def test_loss_is_scores_objective_recomputed_outside_trl(run):
 
 def test_first_steps_match_the_reference(run):
     ref = _reference()
+    for key in ("model", "recipe", "task", "problems", "config", "threads"):
+        assert run[key] == ref[key], f"{key} differs from the reference's: re-record it" + _what_to_check(ref)
     if run["start_fingerprint"] != ref["start_fingerprint"]:
+        # the same recipe, other weights: this host's build (float reductions differ between CPUs)
         pytest.skip(f"this host's {MODEL} build ({run['start_fingerprint']}) is not the one the reference was "
-                    f"recorded on ({ref['start_fingerprint']}): float reductions differ between CPUs")
-    for key in ("model", "task", "problems", "config", "threads"):
-        assert run[key] == ref[key], f"{key} differs from the reference's: re-record it with the test's settings"
+                    f"recorded on ({ref['start_fingerprint']})")
     tol, bad = ref["tolerance"], []   # the reference states its own tolerance (EXACT, CLOSE, REL, ABS when recorded)
     assert len(run["steps"]) == len(ref["steps"])
     for step, (got, want) in enumerate(zip(run["steps"], ref["steps"]), start=1):
