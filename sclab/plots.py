@@ -19,6 +19,9 @@ def transition_matrix(df: pd.DataFrame, t1: int = 1, t2: int = 2) -> pd.DataFram
     """Fractions of all (problem, sample) pairs: rows = turn t1 (wrong, right), cols = turn t2."""
     a = df[df.turn == t1].set_index(["problem_id", "sample"])["correct"]
     b = df[df.turn == t2].set_index(["problem_id", "sample"])["correct"].reindex(a.index)
+    if b.isna().any():  # else astype(bool) would count a lost attempt as a right one
+        pid, sample = b.index[b.isna()][0]
+        raise ValueError(f"problem {pid!r} sample {sample} has a record at turn {t1} but none at turn {t2}")
     m = np.zeros((2, 2))
     for x, y in zip(a.astype(bool), b.astype(bool)):
         m[int(x), int(y)] += 1

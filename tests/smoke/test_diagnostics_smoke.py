@@ -1,6 +1,6 @@
 """sclab.diagnostics with the real toy model: probes, swaps, parallel resamples, identities."""
-import math
-
+import numpy as np
+import pandas as pd
 import pytest
 
 from sclab import diagnostics as D
@@ -44,25 +44,40 @@ def swap(gen, task, probs, episodes):
     return D.context_swap(gen, task, probs, "retry", P, episodes, seed=0)
 
 
+def _regraded(df, task, probs):
+    """Each row's response graded again against its own problem."""
+    by_id = {p.id: p for p in probs}
+    return [task.grade(by_id[r.problem_id], r.response).correct for r in df.itertuples()]
+
+
 def test_clean_solution_is_graded_correct(task, probs):
     assert all(task.grade(p, D.toy_clean_solution(p)).correct for p in probs)
 
 
-def test_gold_probe_is_sensible(gold, episodes, probs):
+def test_gold_probe_is_sensible(gold, episodes, task, probs):
     assert len(gold) == len(probs) and set(gold.attempt1) == {D.toy_clean_solution(p) for p in probs}
     s = D.probe_summary(episodes, gold=gold)
-    assert 0 <= s["acc_t2_gold"] <= 1 and 0 <= s["acc_t2_own"] <= 1
+    # recomputed from the texts: every probe answer graded again; the episodes' own attempts 2 read off
+    assert s["acc_t2_gold"] == pytest.approx(np.mean(_regraded(gold, task, probs)))
+    assert s["acc_t2_own"] == pytest.approx(episodes[episodes.turn == 2].correct.mean())
     assert s["acc_t2_gold"] >= 0.5  # after a clean solution the base model mostly keeps or redoes it right
 
 
-def test_swap_is_a_derangement(swap, probs, episodes):
+def test_swap_is_a_derangement(swap, task, probs, episodes):
     ids = [p.id for p in probs]
     assert (swap.donor_problem_id != swap.problem_id).all()
     assert sorted(swap.donor_problem_id) == sorted(ids)
     t1 = episodes[episodes.turn == 1].set_index("problem_id").response
     assert (swap.attempt1.values == t1.loc[swap.donor_problem_id].values).all()
     s = D.probe_summary(episodes, swap=swap)
-    assert 0 <= s["acc_t2_swap"] <= 1 and 0 <= s["swap_follows_donor"] <= 1
+    assert s["acc_t2_swap"] == pytest.approx(np.mean(_regraded(swap, task, probs)))
+    # the donor's own turn-1 answer against the swapped attempt 2's (an extraction failure on both sides
+    # counts as the same answer)
+    donor = episodes[episodes.turn == 1].set_index("problem_id").extracted.loc[swap.donor_problem_id]
+    by_id = {p.id: p for p in probs}
+    mine = [task.grade(by_id[r.problem_id], r.response).extracted for r in swap.itertuples()]
+    same = [a == b or (pd.isna(a) and pd.isna(b)) for a, b in zip(mine, donor)]
+    assert s["swap_follows_donor"] == pytest.approx(np.mean(same))
 
 
 def test_keep_fix_match_correction_metrics(episodes):
@@ -82,6 +97,14 @@ def test_report_with_parallel(gen, task, probs, episodes, gold, swap):
     par = D.parallel_resample(gen, task, probs, P)
     assert (par.response.values != episodes[episodes.turn == 1].response.values).any()  # fresh samples
     rep = D.second_attempt_report(episodes, parallel=par, gold=gold, swap=swap, problems=probs, n_boot=200)
-    for k in ("keep_right", "fix_wrong", "selectivity", "acc_parallel", "acc_t2_gold", "acc_t2_swap"):
-        assert math.isnan(rep[k]) or 0 <= abs(rep[k]) <= 1, k
+    # every rate recounted from the tables it summarises
+    c = episodes.pivot(index=["problem_id", "sample"], columns="turn", values="correct").astype(bool)
+    right, wrong = c[1], ~c[1]
+    assert rep["keep_right"] == pytest.approx((right & c[2]).sum() / right.sum())
+    assert rep["fix_wrong"] == pytest.approx((wrong & c[2]).sum() / wrong.sum())
+    assert rep["selectivity"] == pytest.approx(rep["keep_right"] - rep["fix_wrong"])
+    assert rep["acc_parallel"] == pytest.approx(np.mean(_regraded(par, task, probs)))
+    assert rep["seq_minus_parallel"] == pytest.approx(c[2].mean() - rep["acc_parallel"])
+    assert rep["acc_t2_gold"] == pytest.approx(gold.correct.mean())
+    assert rep["acc_t2_swap"] == pytest.approx(swap.correct.mean())
     assert rep["seq_minus_parallel_lo"] <= rep["seq_minus_parallel"] <= rep["seq_minus_parallel_hi"]

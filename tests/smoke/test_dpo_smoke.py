@@ -72,9 +72,18 @@ def test_dpo_moves_the_copy_not_the_model(setup):
     model, tok, task, probs, records, retry = setup
     ds, counts = scl_pairs(records, probs, task, retry)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    tuned, stats = dpo(model, tok, ds, max_steps=4, batch_size=4, lr=1e-4, progress=False, logging_steps=2)
-    assert stats["steps"] == 4 and stats["examples"] == len(ds) and math.isfinite(stats["train_loss"])
-    assert 0 <= stats["reward_accuracy"] <= 1 and math.isfinite(stats["reward_margin"])
+    tuned, stats = dpo(model, tok, ds, max_steps=4, batch_size=4, lr=1e-4, progress=False, logging_steps=1)
+    assert stats["steps"] == 4 and stats["examples"] == len(ds)
+    logged = [r for r in stats["log_history"] if "rewards/accuracies" in r]
+    assert len(logged) == 4
+    # step 1 is measured before its update, with the policy equal to the reference: every implicit reward
+    # is 0, so no pair is ranked right and each pair's loss is -log σ(0) = log 2
+    assert logged[0]["rewards/accuracies"] == 0 and logged[0]["rewards/margins"] == pytest.approx(0, abs=1e-6)
+    assert logged[0]["loss"] == pytest.approx(math.log(2), abs=1e-5)
+    # the stats are the log's: the last step's accuracy (a share of its 4 pairs), the mean loss over steps
+    assert stats["reward_accuracy"] == logged[-1]["rewards/accuracies"] and (4 * stats["reward_accuracy"]) % 1 == 0
+    assert stats["reward_margin"] == logged[-1]["rewards/margins"]
+    assert stats["train_loss"] == pytest.approx(sum(r["loss"] for r in logged) / 4, rel=1e-6)
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())   # the caller's model untouched
     changed = [k for k, v in tuned.state_dict().items() if not torch.equal(v, before[k])]
     assert len(changed) >= len(before) // 2

@@ -81,9 +81,15 @@ def test_training_changes_a_copy_and_logs_per_turn_signals(toy):
         assert col in log.columns, col
     steps = log.dropna(subset=["score/acc_t1"])
     assert len(steps) == 3
-    assert ((steps["score/acc_t1"] >= 0) & (steps["score/acc_t1"] <= 1)).all()
-    # raw rewards and on-policy accuracy are the same numbers; the shaped credit is not the raw reward
-    assert (steps["rewards/reward_turn2/mean"] - steps["score/acc_t2"]).abs().max() < 1e-6
+    # on-policy accuracy: a share of the 4 x 2 rollouts of a step, the same number as TRL's raw reward
+    for t in (1, 2):
+        acc = steps[f"score/acc_t{t}"]
+        assert ((acc * 8).round() == acc * 8).all(), acc.tolist()
+        assert (steps[f"rewards/reward_turn{t}/mean"] - acc).abs().max() < 1e-6
+    # the shaped credits are stage II's, written out (means are linear): r1 + r2, and r2 + α(r2 − r1) with α 2
+    a1, a2 = steps["score/acc_t1"], steps["score/acc_t2"]
+    assert (steps["score/credit_turn1"] - (a1 + a2)).abs().max() < 1e-6
+    assert (steps["score/credit_turn2"] - (a2 + 2.0 * (a2 - a1))).abs().max() < 1e-6
     assert log.dropna(subset=["eval_acc_t1"])["step"].tolist() == [0, 3]
     # TRL's fused-head patch is gone: a copy of the tuned model generates with its own weights
     assert "forward" not in tuned.__dict__

@@ -1,5 +1,5 @@
-"""sclab.diagnostics on hand-built records and a scripted generator (no model)."""
-import doctest
+"""sclab.diagnostics on hand-built records and a scripted generator (no model); its docstring examples run
+in test_doctests.py."""
 
 import numpy as np
 import pandas as pd
@@ -36,10 +36,6 @@ HAND = records([("P0", 0, 1, 1, "1", "1"), ("P0", 1, 1, 0, "1", "2"),
 # fresh samples: right for P0s0, P1s0, P1s1, P3s0 -> 4/8
 PARALLEL = pd.DataFrame({"problem_id": ["P0", "P0", "P1", "P1", "P2", "P2", "P3", "P3"], "sample": [0, 1] * 4,
                          "correct": [1, 0, 1, 1, 0, 0, 1, 0]}).astype({"correct": bool})
-
-
-def test_doctest():
-    assert doctest.testmod(D).failed == 0
 
 
 # ----------------------------------------------------------------------------- keep / fix
