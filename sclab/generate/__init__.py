@@ -89,7 +89,7 @@ def apply_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
 
 
 def default_cache_path() -> Path:
-    from sclab.toy.build import cache_root
+    from sclab.paths import cache_root
 
     return cache_root() / "generations.sqlite"
 
