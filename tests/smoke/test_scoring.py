@@ -1,6 +1,8 @@
 """Teacher-forced scoring on the hf backend: a sampled completion rescored gives the log-prob its
 sampler reported, whatever the batch; tempered sampling is not the score; text and gold completions."""
+import doctest
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -168,3 +170,22 @@ def test_empty_completion_scores_zero(gen):
     empty = Completion(text="", token_ids=[], logprob=0.0, tokens=0, time=0.0, finish_reason="stop")
     s = gen.score(CONVS[:1], [empty])[0]
     assert s.total == 0.0 and s.token_ids == [] and s.mean == 0.0
+
+
+def test_doctests():
+    import sclab.generate
+    import sclab.generate.hf
+    import sclab.paths
+
+    for module in (sclab.generate, sclab.generate.hf, sclab.paths):
+        assert doctest.testmod(module).failed == 0
+
+
+def test_cache_path_follows_sclab_cache_dir(monkeypatch, tmp_path):
+    from sclab.generate import default_cache_path
+    from sclab.toy.build import cache_root as toy_cache_root
+
+    monkeypatch.setenv("SCLAB_CACHE_DIR", str(tmp_path))
+    assert default_cache_path() == tmp_path / "generations.sqlite" and toy_cache_root() == tmp_path
+    monkeypatch.delenv("SCLAB_CACHE_DIR")
+    assert default_cache_path().parent == Path.home() / ".cache" / "sclab"
