@@ -207,8 +207,9 @@ class Generator:
 
         The conversation is tokenised as generation does (`encode_conversation`), the
         completion's tokens appended:
-          - a Completion: its `token_ids`, exactly what the sampler drew (the EOS included
-            where it stopped on it, as in `Completion.logprob`; past a stop string too);
+          - a Completion: its `token_ids`, exactly what the sampler drew and `Completion.logprob`
+            sums over (the EOS included where it stopped on it; with a stop string, the tokens
+            past the cut too: the text is cut, the tokens are not);
           - a list of token ids: as given;
           - a str: as the chat template writes it as the assistant's message, with the
             end-of-turn token (`eos=False`: without, e.g. to score " (A)" as a continuation).

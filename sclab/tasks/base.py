@@ -1,7 +1,8 @@
 """Problems, grades and the Task base class every benchmark and toy task derives from.
 
 Modelled on nanochat's Task: a small class with `problems()`, `grade(problem, text)` and
-`reward(...)` (TRL's reward contract), one small file per benchmark.
+`reward(...)` (TRL's reward contract; `reward_function(problems)` makes one that TRL's trainers
+call with a dataset's `problem_id` column), one small file per benchmark.
 
     >>> from sclab.tasks import get_task
     >>> task = get_task("arith"); p = task.problems(1)[0]; task.grade(p, p.meta["solution"]).correct
