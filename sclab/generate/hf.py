@@ -7,6 +7,11 @@ gets its own uniforms from its own seed; the processor applies temperature and t
 the token by inverse-CDF and hands HF a one-hot score that greedy decoding follows. It also
 records the chosen token's log-probability at temperature 1.
 
+Scoring (`score_rows`) is one teacher-forced forward pass per batch over prompt + completion,
+left-padded with the position ids generation uses (count of real tokens before each), reading
+only the last positions' logits (`logits_to_keep`): the log-softmax at temperature 1 of the
+logits that predict each completion token.
+
     >>> from sclab.generate import Generator, SamplingParams
     >>> Generator("toy:arith-tiny", cache=False, progress=False).backend.batch_size
     64
@@ -18,7 +23,7 @@ import time
 import torch
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
-from sclab.generate import Completion, SamplingParams
+from sclab.generate import Completion, SamplingParams, Scored, encode_conversation
 
 
 class RowSampler(LogitsProcessor):
@@ -71,13 +76,7 @@ class HFBackend:
         return fingerprint(self.model)
 
     def encode(self, conversation) -> list[int]:
-        if isinstance(conversation, (list, tuple)) and conversation and isinstance(conversation[0], int):
-            return list(conversation)  # already token ids (multi-turn RL rollouts build their own contexts)
-        if isinstance(conversation, str):
-            return self.tokenizer(conversation, add_special_tokens=False)["input_ids"]
-        enc = self.tokenizer.apply_chat_template(conversation, add_generation_prompt=True, tokenize=True,
-                                                 return_dict=True)
-        return list(enc["input_ids"])
+        return encode_conversation(self.tokenizer, conversation)
 
     @torch.no_grad()
     def generate_rows(self, reqs, params: SamplingParams, progress: bool = True, desc: str = "generating"):
@@ -123,4 +122,52 @@ class HFBackend:
                 bar.update(len(idx))
         if bar:
             bar.close()
+        return out
+
+    @torch.no_grad()
+    def score_rows(self, rows: list[tuple[list[int], list[int]]], batch_size: int | None = None,
+                   progress: bool = True, desc: str = "scoring") -> list[Scored]:
+        """For each (prompt ids, completion ids): the completion tokens' log-probs at temperature 1."""
+        bs = batch_size or self.batch_size
+        order = sorted(range(len(rows)), key=lambda j: -(len(rows[j][0]) + len(rows[j][1])))
+        out: list[Scored | None] = [None] * len(rows)
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=len(rows), desc=desc, unit="row")
+        pad, device = self.tokenizer.pad_token_id, self.model.device
+        was_training = self.model.training
+        self.model.eval()  # no dropout: a score is a function of the weights and the tokens
+        try:
+            for b0 in range(0, len(order), bs):
+                idx = order[b0:b0 + bs]
+                seqs = [rows[j][0] + rows[j][1] for j in idx]
+                width = max(len(s) for s in seqs)
+                keep = max(len(rows[j][1]) for j in idx)  # completion positions read, the longest row's
+                ids = torch.full((len(idx), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(idx), width), dtype=torch.long)
+                for r, seq in enumerate(seqs):  # left padding, as in generation
+                    ids[r, width - len(seq):] = torch.tensor(seq)
+                    mask[r, width - len(seq):] = 1
+                pos = (mask.cumsum(-1) - 1).clamp_(min=0)  # generation's position ids under left padding
+                logits = self.model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                                    position_ids=pos.to(device), logits_to_keep=keep + 1).logits
+                # logits[:, t] predicts the token at position width - keep + t; row r's m completion
+                # tokens sit at the last m positions, so their logits are logits[r, keep - m : keep]
+                for r, j in enumerate(idx):
+                    comp = rows[j][1]
+                    m = len(comp)
+                    if m == 0:
+                        out[j] = Scored(token_ids=[], token_logprobs=[], total=0.0)
+                        continue
+                    lp = torch.log_softmax(logits[r, keep - m:keep].float(), dim=-1)
+                    tlp = lp.gather(-1, torch.tensor(comp, device=lp.device).unsqueeze(-1)).squeeze(-1).cpu()
+                    out[j] = Scored(token_ids=list(comp), token_logprobs=tlp.tolist(), total=float(tlp.double().sum()))
+                del logits
+                if bar:
+                    bar.update(len(idx))
+        finally:
+            self.model.train(was_training)
+            if bar:
+                bar.close()
         return out

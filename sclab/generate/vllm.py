@@ -5,15 +5,25 @@ fixed by (seed, messages, sample index) as with `hf`. Log-probabilities are vLLM
 raw log-probs (before temperature), matching `hf`. vLLM is not batch-invariant even at
 temperature 0 (REFERENCES: known traps): the manifest records the seed and flags; report CIs.
 
+Scoring uses vLLM's prompt log-probs: prompt + completion go in as one token-id prompt with
+`SamplingParams(max_tokens=1, prompt_logprobs=1)`, and `RequestOutput.prompt_logprobs[i]` (a
+dict {token id: Logprob} per prompt position, None at position 0; the position's own token
+always among the keys) gives log π(token i | tokens < i) for the completion's positions. Those
+are raw log-probs (vLLM's default `logprobs_mode`). The chat is rendered with the tokenizer's
+chat template, as `LLM.chat` does. With prefix caching on, vLLM has been seen to return prompt
+log-probs that depend on request order (vllm-project/vllm#42019): for exact scores build the
+Generator with `enable_prefix_caching=False`.
+
     >>> from sclab.generate import Generator
     >>> # g = Generator("Qwen/Qwen2.5-1.5B-Instruct", backend="vllm", gpu_memory_utilization=0.85)
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 
-from sclab.generate import Completion, SamplingParams
+from sclab.generate import Completion, SamplingParams, Scored, encode_conversation
 
 INSTALL_HINT = ("backend='vllm' needs vLLM on a CUDA machine: pip install -e '.[vllm]' "
                 "(vllm==0.31.0, built for torch 2.13.0); on a CPU use backend='hf'")
@@ -46,6 +56,27 @@ def from_vllm_output(out, dt: float) -> Completion:
                       tokens=len(o.token_ids), time=dt, finish_reason=reason, token_logprobs=lps)
 
 
+def to_score_params(vllm):
+    """One scoring request: no sampling to speak of (one token, discarded), the prompt's log-probs
+    at temperature 1 (1 = the top token besides the prompt's own; 0 would do, 1 is safe on every vLLM)."""
+    return vllm.SamplingParams(n=1, temperature=1.0, max_tokens=1, prompt_logprobs=1, detokenize=False)
+
+
+def from_prompt_logprobs(out, n_prompt: int, completion: list[int]) -> Scored:
+    """The completion's log-probs from one RequestOutput whose prompt was prompt + completion."""
+    pl = out.prompt_logprobs
+    if pl is None or len(pl) < n_prompt + len(completion):
+        raise RuntimeError(f"vLLM returned {'no' if pl is None else len(pl)} prompt log-probs for a prompt of "
+                           f"{n_prompt + len(completion)} tokens (was prompt_logprobs dropped?)")
+    lps = []
+    for k, tok in enumerate(completion):
+        pos = pl[n_prompt + k]  # a dict, or FlatLogprobs' per-position dict: {token id: Logprob}
+        if not pos or tok not in pos:
+            raise RuntimeError(f"vLLM's prompt log-probs at position {n_prompt + k} lack the token {tok}")
+        lps.append(float(pos[tok].logprob))
+    return Scored(token_ids=list(completion), token_logprobs=lps, total=float(sum(lps)))
+
+
 class VLLMBackend:
     def __init__(self, spec: str, adapter: str | None = None, seed: int = 0, **llm_kwargs):
         from sclab.models import resolve
@@ -57,6 +88,7 @@ class VLLMBackend:
         if adapter:
             kwargs.setdefault("enable_lora", True)
             kwargs.setdefault("max_lora_rank", 64)
+        self.source = ref.source
         self.llm = self.vllm.LLM(model=ref.source, **kwargs)
         self.lora = None
         if adapter:
@@ -66,6 +98,42 @@ class VLLMBackend:
 
     def fingerprint(self) -> str:
         return hashlib.sha256(f"vllm|{self.spec}|{self.adapter}".encode()).hexdigest()[:16]
+
+    @property
+    def tokenizer(self):
+        return self.llm.get_tokenizer()
+
+    @functools.cached_property
+    def eos_ids(self) -> list[int]:
+        """End-of-turn tokens: the model's generation config's EOS ids, then the tokenizer's (as vLLM stops)."""
+        try:
+            from transformers import GenerationConfig
+
+            eos = GenerationConfig.from_pretrained(self.source).eos_token_id
+        except (OSError, ValueError):  # no generation_config.json
+            eos = None
+        eos = [eos] if isinstance(eos, int) else list(eos or [])
+        tok = self.tokenizer.eos_token_id
+        return eos + ([tok] if tok is not None and tok not in eos else [])
+
+    def encode(self, conversation) -> list[int]:
+        return encode_conversation(self.tokenizer, conversation)
+
+    def score_rows(self, rows: list[tuple[list[int], list[int]]], batch_size: int | None = None,
+                   progress: bool = True, desc: str = "scoring") -> list[Scored]:
+        """For each (prompt ids, completion ids): the completion tokens' log-probs (vLLM batches itself)."""
+        out: list[Scored | None] = [None] * len(rows)
+        idx = [j for j, (_, c) in enumerate(rows) if c]
+        for j, (_, c) in enumerate(rows):
+            if not c:
+                out[j] = Scored(token_ids=[], token_logprobs=[], total=0.0)
+        if idx:
+            res = self.llm.generate([{"prompt_token_ids": list(rows[j][0]) + list(rows[j][1])} for j in idx],
+                                    sampling_params=to_score_params(self.vllm), use_tqdm=progress,
+                                    lora_request=self.lora)
+            for j, r in zip(idx, res):
+                out[j] = from_prompt_logprobs(r, len(rows[j][0]), rows[j][1])
+        return out
 
     def generate_rows(self, reqs, params: SamplingParams, progress: bool = True, desc: str = "generating"):
         sps = [to_vllm_params(self.vllm, params, seed) for _, seed in reqs]

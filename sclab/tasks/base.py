@@ -1,7 +1,8 @@
 """Problems, grades and the Task base class every benchmark and toy task derives from.
 
 Modelled on nanochat's Task: a small class with `problems()`, `grade(problem, text)` and
-`reward(...)` (TRL's reward contract), one small file per benchmark.
+`reward(...)` (TRL's reward contract; `reward_function(problems)` makes one that TRL's trainers
+call with a dataset's `problem_id` column), one small file per benchmark.
 
     >>> from sclab.tasks import get_task
     >>> task = get_task("arith"); p = task.problems(1)[0]; task.grade(p, p.meta["solution"]).correct
@@ -84,13 +85,74 @@ class Task:
 
     def reward(self, prompts: Sequence[Any], completions: Sequence[Any], problem: Sequence[Problem] | None = None,
                **kwargs) -> list[float | None]:
-        """TRL's reward contract: 1.0 if the completion is graded correct, else 0.0.
+        """TRL's reward contract over Problem objects: 1.0 if the completion is graded correct, else 0.0.
 
-        `problem` is a dataset column of Problems (TRL forwards extra columns as kwargs)."""
+        `problem` is one Problem per completion. A `datasets` column cannot hold Problems: to train
+        with TRL, give the dataset a `problem_id` column and use `reward_function(problems)`."""
         if problem is None:
-            raise ValueError("reward() needs the `problem` column (a list of Problem) among the dataset columns")
-        out = []
-        for prob, comp in zip(problem, completions):
-            text = comp if isinstance(comp, str) else comp[-1]["content"]
-            out.append(1.0 if self.grade(prob, text).correct else 0.0)
-        return out
+            hint = " (a problem_id column: use task.reward_function(problems))" if "problem_id" in kwargs else ""
+            raise ValueError(f"reward() needs `problem`, one Problem per completion{hint}")
+        if len(problem) != len(completions):
+            raise ValueError(f"reward(): {len(completions)} completions but {len(problem)} problems")
+        return [1.0 if self.grade(prob, completion_text(comp)).correct else 0.0
+                for prob, comp in zip(problem, completions)]
+
+    def reward_function(self, problems: Sequence[Problem], name: str | None = None) -> "TaskReward":
+        """A TRL reward function over `problems`: `f(prompts, completions, problem_id, **kwargs)`.
+
+        TRL's GRPOTrainer passes every dataset column besides the prompt to reward functions as a
+        keyword list (trl/trainer/grpo_trainer.py `_calculate_rewards`); the dataset carries the
+        problems' string ids in a `problem_id` column and they resolve through these problems.
+        Completions are strings or conversational message lists. TRL logs the rewards as
+        `rewards/<name>/mean`, name `<task>_correct` unless given.
+
+        >>> from sclab.tasks import get_task
+        >>> task = get_task("arith"); probs = task.problems(2)
+        >>> reward = task.reward_function(probs)
+        >>> reward.__name__
+        'arith_correct'
+        >>> right, wrong = probs[0].meta["solution"], [{"role": "assistant", "content": "no answer"}]
+        >>> reward(prompts=[None, None], completions=[right, wrong], problem_id=[probs[0].id, probs[1].id])
+        [1.0, 0.0]
+        """
+        return TaskReward(self, problems, name or f"{self.name}_correct")
+
+
+def completion_text(completion: Any) -> str:
+    """The text of a completion as TRL passes it: a str, or conversational (a list of messages,
+    the last one the model's)."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, (list, tuple)) and completion and isinstance(completion[-1], dict) \
+            and isinstance(completion[-1].get("content"), str):
+        return completion[-1]["content"]
+    raise TypeError(f"a completion must be a str or a list of messages ending with {{'content': str}}, "
+                    f"got {completion!r:.80}")
+
+
+class TaskReward:
+    """`Task.reward_function`'s result: a picklable callable with a `__name__` (TRL logs by name)."""
+
+    def __init__(self, task: Task, problems: Sequence[Problem], name: str):
+        self.task, self.__name__ = task, name
+        self.by_id: dict[str, Problem] = {}
+        for p in problems:
+            if p.id in self.by_id and self.by_id[p.id] != p:
+                raise ValueError(f"reward_function(): two different problems share the id {p.id!r}")
+            self.by_id[p.id] = p
+        if not self.by_id:
+            raise ValueError("reward_function(): no problems given")
+
+    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], problem_id: Sequence[str] | None = None,
+                 **kwargs) -> list[float]:
+        if problem_id is None:
+            raise ValueError(f"{self.__name__}: needs the `problem_id` column (one id per completion) among the "
+                             f"dataset's columns; got columns {sorted(kwargs)}")
+        unknown = [i for i in problem_id if i not in self.by_id]
+        if unknown:
+            raise KeyError(f"{self.__name__}: problem id {unknown[0]!r} is not one of the {len(self.by_id)} problems "
+                           f"this reward function was built from (e.g. {next(iter(self.by_id))!r})")
+        return self.task.reward(prompts, completions, problem=[self.by_id[i] for i in problem_id])
+
+    def __repr__(self) -> str:
+        return f"<reward {self.__name__}: {self.task.name}, {len(self.by_id)} problems>"

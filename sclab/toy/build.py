@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sclab.paths import cache_root
 from sclab.toy.registry import TOY_MODELS, ToySpec, ToyWorld
 from sclab.toy.world import sample_document, vocabulary
 
@@ -37,11 +38,6 @@ CHAT_TEMPLATE = (
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}{{ '<assistant> ' }}{%- endif -%}"
 )
-
-
-def cache_root() -> Path:
-    """SCLAB_CACHE_DIR, else ~/.cache/sclab."""
-    return Path(os.environ.get("SCLAB_CACHE_DIR") or Path.home() / ".cache" / "sclab")
 
 
 def make_tokenizer(world: ToyWorld):
