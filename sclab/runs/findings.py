@@ -4,9 +4,11 @@ Each notebook states its findings in its record cell (`record_findings`); `sclab
 them in REPORT.md's headline table and `sclab verify` checks that a re-run kept every
 finding's direction. A finding is only a pointer: its number is always read from the metrics.
 
-`expect` is the direction the paper's claim predicts for the metric:
-  ">0" / "<0"      the metric is positive / negative;
-  "~0"             no effect: the metric's 95% CI covers 0 (the CI is `<metric>_lo`/`_hi`);
+`expect` is the direction the paper's claim predicts for the metric (its 95% CI, where it has
+one, is `<metric>_lo` / `<metric>_hi`):
+  ">0" / "<0"      an effect: the metric is positive / negative, its whole CI where it has one;
+  "~0"             no effect: the CI covers 0;
+  "<=0"            no gain: not significantly positive (the CI's lower bound, else the value, <= 0);
   ">KEY" / "<KEY"  the metric is above / below another recorded metric KEY.
 `kind` says whether the toy result is "built-in" (a prior the toy world sets, replayed by the
 model) or "emergent" (what a method did that the world did not dictate).
@@ -26,7 +28,7 @@ from typing import Sequence
 from .verify import flatten
 
 KINDS = ("built-in", "emergent")
-_EXPECT = re.compile(r"^(>0|<0|~0|[<>][A-Za-z0-9_.@\-]+)$")
+_EXPECT = re.compile(r"^(>0|<0|~0|<=0|[<>][^<>=\s].*)$")
 _ARXIV = re.compile(r"^\d{4}\.\d{4,5}$")
 
 
@@ -49,7 +51,7 @@ class Finding:
         if not _ARXIV.match(self.arxiv):
             raise ValueError(f"{where}: arxiv must look like 2310.01798, got {self.arxiv!r}")
         if not _EXPECT.match(self.expect):
-            raise ValueError(f"{where}: expect must be '>0', '<0', '~0', '>KEY' or '<KEY', got {self.expect!r}")
+            raise ValueError(f"{where}: expect must be '>0', '<0', '~0', '<=0', '>KEY' or '<KEY', got {self.expect!r}")
         if self.kind not in KINDS:
             raise ValueError(f"{where}: kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         for name in ("paper", "claim", "paper_value", "metric"):
@@ -70,15 +72,16 @@ def status(finding: Finding, metrics: dict) -> tuple[bool | None, float | None]:
     if v is None or math.isnan(v):
         return None, v
     e = finding.expect
+    lo, hi = _num(flat, finding.metric + "_lo"), _num(flat, finding.metric + "_hi")
+    has_ci = lo is not None and hi is not None and not (math.isnan(lo) or math.isnan(hi))
     if e == ">0":
-        return v > 0, v
+        return (lo > 0 if has_ci else v > 0), v
     if e == "<0":
-        return v < 0, v
+        return (hi < 0 if has_ci else v < 0), v
+    if e == "<=0":
+        return (lo <= 0 if has_ci else v <= 0), v
     if e == "~0":
-        lo, hi = _num(flat, finding.metric + "_lo"), _num(flat, finding.metric + "_hi")
-        if lo is None or hi is None:
-            return None, v
-        return lo <= 0 <= hi, v
+        return (lo <= 0 <= hi if has_ci else None), v
     other = _num(flat, e[1:])
     if other is None or math.isnan(other):
         return None, v
@@ -96,7 +99,7 @@ def validate(findings: Sequence[Finding | dict], metrics: dict | None = None) ->
         seen.add(f.id)
         if metrics is not None:
             flat = flatten(metrics)
-            for key in [f.metric] + ([f.expect[1:]] if f.expect[0] in "<>" and f.expect[1:] != "0" else []):
+            for key in [f.metric] + ([f.expect[1:]] if f.expect not in (">0", "<0", "~0", "<=0") else []):
                 if key not in flat:
                     near = ", ".join(k for k in sorted(flat) if k.split(".")[0] == key.split(".")[0])[:300]
                     raise ValueError(f"finding {f.id!r}: no recorded metric {key!r}"

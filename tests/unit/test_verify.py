@@ -68,6 +68,12 @@ def finding(**kw) -> Finding:
 
 @pytest.mark.parametrize("expect,metrics,kept", [
     (">0", {"delta": 0.1}, True), (">0", {"delta": -0.1}, False), ("<0", {"delta": -0.1}, True),
+    (">0", {"delta": 0.1, "delta_lo": -0.01, "delta_hi": 0.2}, False),   # an effect needs its whole CI
+    (">0", {"delta": 0.1, "delta_lo": 0.01, "delta_hi": 0.2}, True),
+    ("<0", {"delta": -0.1, "delta_lo": -0.2, "delta_hi": 0.01}, False),
+    ("<=0", {"delta": 0.03, "delta_lo": -0.01, "delta_hi": 0.07}, True),  # no significant gain
+    ("<=0", {"delta": 0.05, "delta_lo": 0.01, "delta_hi": 0.1}, False), ("<=0", {"delta": -0.2}, True),
+    (">method.SCoRe w/o stage I.delta", {"delta": 0.3, "method": {"SCoRe w/o stage I": {"delta": 0.1}}}, True),
     ("~0", {"delta": 0.05, "delta_lo": -0.01, "delta_hi": 0.1}, True),
     ("~0", {"delta": 0.05, "delta_lo": 0.01, "delta_hi": 0.1}, False),
     ("~0", {"delta": 0.05}, None),                                   # no CI: not measurable
