@@ -1,13 +1,15 @@
-"""sclab.diagnostics with the real toy model: probes, swaps, parallel resamples, identities."""
+"""The second-attempt diagnostics (sclab.probes, sclab.metrics.second_attempt, sclab.toy.edits) with the real toy model: probes, swaps, parallel resamples, identities."""
 import math
 
 import pytest
 
-from sclab import diagnostics as D
+from sclab import probes as PR
 from sclab.generate import Generator, SamplingParams
 from sclab.metrics import correction_metrics
+from sclab.metrics import second_attempt as SA
 from sclab.rollout import run_episodes
 from sclab.tasks import get_task
+from sclab.toy import edits as ED
 
 pytestmark = pytest.mark.smoke
 P = SamplingParams(temperature=1.0, max_new_tokens=64)
@@ -36,21 +38,21 @@ def episodes(gen, task, probs):
 
 @pytest.fixture(scope="module")
 def gold(gen, task, probs):
-    return D.gold_probe(gen, task, probs, "retry", P, D.toy_clean_solution)
+    return PR.gold_probe(gen, task, probs, "retry", P, ED.toy_clean_solution)
 
 
 @pytest.fixture(scope="module")
 def swap(gen, task, probs, episodes):
-    return D.context_swap(gen, task, probs, "retry", P, episodes, seed=0)
+    return PR.context_swap(gen, task, probs, "retry", P, episodes, seed=0)
 
 
 def test_clean_solution_is_graded_correct(task, probs):
-    assert all(task.grade(p, D.toy_clean_solution(p)).correct for p in probs)
+    assert all(task.grade(p, ED.toy_clean_solution(p)).correct for p in probs)
 
 
 def test_gold_probe_is_sensible(gold, episodes, probs):
-    assert len(gold) == len(probs) and set(gold.attempt1) == {D.toy_clean_solution(p) for p in probs}
-    s = D.probe_summary(episodes, gold=gold)
+    assert len(gold) == len(probs) and set(gold.attempt1) == {ED.toy_clean_solution(p) for p in probs}
+    s = SA.probe_summary(episodes, gold=gold)
     assert 0 <= s["acc_t2_gold"] <= 1 and 0 <= s["acc_t2_own"] <= 1
     assert s["acc_t2_gold"] >= 0.5  # after a clean solution the base model mostly keeps or redoes it right
 
@@ -61,12 +63,12 @@ def test_swap_is_a_derangement(swap, probs, episodes):
     assert sorted(swap.donor_problem_id) == sorted(ids)
     t1 = episodes[episodes.turn == 1].set_index("problem_id").response
     assert (swap.attempt1.values == t1.loc[swap.donor_problem_id].values).all()
-    s = D.probe_summary(episodes, swap=swap)
+    s = SA.probe_summary(episodes, swap=swap)
     assert 0 <= s["acc_t2_swap"] <= 1 and 0 <= s["swap_follows_donor"] <= 1
 
 
 def test_keep_fix_match_correction_metrics(episodes):
-    r, m = D.keep_fix_rates(episodes), correction_metrics(episodes)
+    r, m = SA.keep_fix_rates(episodes), correction_metrics(episodes)
     assert r["n_right"] + r["n_wrong"] == 20 and r["n_right"] == round(20 * m["acc_t1"])
     assert r["keep_right"] == pytest.approx(1 - m["delta_c2i"] / m["acc_t1"])
     assert r["fix_wrong"] == pytest.approx(m["delta_i2c"] / (1 - m["acc_t1"]))
@@ -74,14 +76,14 @@ def test_keep_fix_match_correction_metrics(episodes):
 
 def test_own_attempts_reproduce_turn_two(gen, task, probs, episodes):
     t1 = episodes[episodes.turn == 1].set_index(["problem_id", "sample"]).response.to_dict()
-    probe = D.probe_second_attempt(gen, task, probs, "retry", P, t1)
+    probe = PR.probe_second_attempt(gen, task, probs, "retry", P, t1)
     assert (probe.response.values == episodes[episodes.turn == 2].response.values).all()
 
 
 def test_report_with_parallel(gen, task, probs, episodes, gold, swap):
-    par = D.parallel_resample(gen, task, probs, P)
+    par = PR.parallel_resample(gen, task, probs, P)
     assert (par.response.values != episodes[episodes.turn == 1].response.values).any()  # fresh samples
-    rep = D.second_attempt_report(episodes, parallel=par, gold=gold, swap=swap, problems=probs, n_boot=200)
+    rep = SA.second_attempt_report(episodes, parallel=par, gold=gold, swap=swap, problems=probs, n_boot=200)
     for k in ("keep_right", "fix_wrong", "selectivity", "acc_parallel", "acc_t2_gold", "acc_t2_swap"):
         assert math.isnan(rep[k]) or 0 <= abs(rep[k]) <= 1, k
     assert rep["seq_minus_parallel_lo"] <= rep["seq_minus_parallel"] <= rep["seq_minus_parallel_hi"]
