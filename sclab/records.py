@@ -200,7 +200,9 @@ def to_jsonl(table: pd.DataFrame | Iterable[dict]) -> str:
 
 def write_jsonl(table: pd.DataFrame | Iterable[dict], path) -> Path:
     """Write `table` to `path` as JSON lines, atomically (a temp file in the same folder, then
-    os.replace: a reader never sees half a file). Returns the path."""
+    os.replace: a reader never sees half a file). Returns the path. `sclab.runs.save_records`
+    writes a run's `records.jsonl` with it (records sit above runs in the data flow, so the
+    few lines of `runs.record.atomic_write` are repeated here rather than imported)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = to_jsonl(table).encode("utf-8")
