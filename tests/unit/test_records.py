@@ -103,6 +103,16 @@ def test_pairs_with_joins_a_probe_table():
         R.pairs_with(LONG, probe.iloc[1:], "probe")
 
 
+def test_transition_matrix_pairs_turns_the_same_way():
+    from sclab.plots import transition_matrix
+
+    # turn 1 -> 2: p0 right -> right, p1 wrong -> wrong, q1 wrong -> right; one third each
+    m = transition_matrix(LONG)
+    assert m.values.tolist() == [[1 / 3, 1 / 3], [0.0, 1 / 3]]
+    with pytest.raises(ValueError, match="none at turn 2"):   # a lost turn is an error, not a silent "right"
+        transition_matrix(LONG[~((LONG.problem_id == "q") & (LONG.turn == 2))])
+
+
 # ----------------------------------------------------------------------------- answer changed
 @pytest.mark.parametrize("e1, e2, changed", [
     ("3", "3", False),            # the same answer
