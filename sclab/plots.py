@@ -14,18 +14,16 @@ import math
 import numpy as np
 import pandas as pd
 
+from sclab.records import pairs
+
 
 def transition_matrix(df: pd.DataFrame, t1: int = 1, t2: int = 2) -> pd.DataFrame:
     """Fractions of all (problem, sample) pairs: rows = turn t1 (wrong, right), cols = turn t2."""
-    a = df[df.turn == t1].set_index(["problem_id", "sample"])["correct"]
-    b = df[df.turn == t2].set_index(["problem_id", "sample"])["correct"].reindex(a.index)
-    if b.isna().any():  # else astype(bool) would count a lost attempt as a right one
-        pid, sample = b.index[b.isna()][0]
-        raise ValueError(f"problem {pid!r} sample {sample} has a record at turn {t1} but none at turn {t2}")
+    p = pairs(df, t1, t2)
     m = np.zeros((2, 2))
-    for x, y in zip(a.astype(bool), b.astype(bool)):
+    for x, y in zip(p["correct_1"].astype(bool), p["correct_2"].astype(bool)):
         m[int(x), int(y)] += 1
-    m /= max(1, len(a))
+    m /= len(p)
     labels = ["incorrect", "correct"]
     return pd.DataFrame(m, index=[f"turn {t1} {l}" for l in labels], columns=[f"turn {t2} {l}" for l in labels])
 

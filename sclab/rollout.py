@@ -25,32 +25,17 @@ from typing import Sequence
 
 import pandas as pd
 
+from sclab import records
 from sclab.generate import Completion, Generator, SamplingParams
+from sclab.records import COLUMNS
 from sclab.strategies import get_strategy
 from sclab.tasks.base import Problem, Task
 
 STOPS = ("intrinsic", "oracle")
-COLUMNS = ["problem_id", "sample", "turn", "strategy", "stop", "response", "extracted", "how", "correct",
-           "tokens", "time", "truncated", "logprob", "carried", "feedback"]
 
 
 def first_turn(problem: Problem, task: Task) -> list[dict]:
     return [{"role": "user", "content": task.prompt(problem)}]
-
-
-def _row(problem, sample, turn, strategy, stop, comp: Completion, grade, feedback="", task: Task | None = None,
-         prev: dict | None = None) -> dict:
-    row = {"problem_id": problem.id, "sample": sample, "turn": turn, "strategy": strategy, "stop": stop,
-           "response": comp.text, "extracted": grade.extracted, "how": grade.how, "correct": bool(grade.correct),
-           "tokens": comp.tokens, "time": comp.time, "truncated": comp.truncated, "logprob": comp.logprob,
-           "carried": False, "feedback": feedback}
-    labels = task.label(problem, comp.text) if task is not None else None
-    if labels:
-        if labels.get("form") == "keep" and prev is not None:
-            # a kept answer restates the previous attempt: its error is that attempt's
-            labels = {**labels, **{k: prev.get(k) for k in task.inherited_labels}}
-        row.update(labels)
-    return row
 
 
 def run_episodes(generator: Generator, task: Task, problems: Sequence[Problem], *, strategy: str = "retry",
@@ -79,7 +64,7 @@ def run_episodes(generator: Generator, task: Task, problems: Sequence[Problem], 
     for p, comps in zip(problems, first):
         for s, comp in enumerate(comps):
             g = task.grade(p, comp.text)
-            rows.append(_row(p, s, 1, strategy, stop, comp, g, task=task))
+            rows.append(records.row(p, s, 1, strategy, stop, comp, g, task=task))
             hist[(p.id, s)] = first_turn(p, task) + [{"role": "assistant", "content": comp.text}]
             live.append((p, s, g.correct, rows[-1]))
 
@@ -115,7 +100,8 @@ def run_episodes(generator: Generator, task: Task, problems: Sequence[Problem], 
             if key in final:
                 comp = final[key]
                 g = task.grade(p, comp.text)
-                row = _row(p, s, t, strategy, stop, comp, g, feedback="\n".join(feedback[key]), task=task, prev=prev)
+                row = records.row(p, s, t, strategy, stop, comp, g, feedback="\n".join(feedback[key]), task=task,
+                                  prev=prev)
                 row["tokens"] = spent[key]  # the turn's cost: feedback steps included
             else:  # stopped by its own feedback: the previous attempt stands
                 row = {**prev, "turn": t, "tokens": spent[key], "time": 0.0, "logprob": 0.0, "carried": True,

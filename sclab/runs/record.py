@@ -111,21 +111,16 @@ def recorded() -> dict[str, Any]:
     return json.loads(json.dumps(_MEMORY))
 
 
-def _rows(table: Any) -> list[dict[str, Any]]:
-    if hasattr(table, "to_dict"):  # a pandas DataFrame
-        return table.to_dict(orient="records")
-    return [dict(r) if not isinstance(r, dict) else r for r in table]
-
-
 def save_records(table: Any) -> Path | None:
-    """Write the tidy records table (a DataFrame or a list of dicts) to `records.jsonl`."""
-    rows = _rows(table)
+    """Write the tidy records table (a DataFrame or a list of dicts) to `records.jsonl`
+    (`sclab.records.write_jsonl`; `sclab.records.read_jsonl` reads it back)."""
+    from sclab.records import write_jsonl  # pandas: imported when a notebook saves its records
+
     directory = run_dir()
     if directory is None:
         _note_interactive()
         return None
-    lines = "".join(json.dumps(to_jsonable(r), ensure_ascii=False) + "\n" for r in rows)
-    return atomic_write(directory / "records.jsonl", lines)
+    return write_jsonl(table, directory / "records.jsonl")
 
 
 def _safe_name(name: str) -> str:

@@ -21,6 +21,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from sclab.metrics import draws
+from sclab.records import pairs as records_pairs
 from sclab.toy.labels import LABEL_COLUMNS, LINE_KINDS, label_attempt, line_kind
 from sclab.toy.registry import RETRY_WORDS, ToyWorld
 from sclab.toy.world import parse_lines
@@ -69,14 +71,11 @@ def kind_table(records: pd.DataFrame, t1: int = 1, t2: int = 2, n_boot: int = 10
     with n, its share of all pairs, `p_right_t2` (P(right at t2 | group): CL for the right
     group, the fix rate for the others) with a problem-bootstrap CI, and its contribution to
     Δi→c (wrong groups) or Δc→i (the right group) as fractions of all pairs."""
-    a = records[records["turn"] == t1].set_index(["problem_id", "sample"])
-    b = records[records["turn"] == t2].set_index(["problem_id", "sample"])
-    pairs = a[["correct", "error_kind"]].join(b[["correct"]].rename(columns={"correct": "correct_2"}), how="inner").reset_index()
+    pairs = records_pairs(records, t1, t2, ("correct", "error_kind"))
     # a lucky hit is right: it counts in the right group, whatever its lines say
-    pairs["group"] = [("right" if c else _group(k)) for k, c in zip(pairs["error_kind"], pairs["correct"])]
+    pairs["group"] = [("right" if c else _group(k)) for k, c in zip(pairs["error_kind_1"], pairs["correct_1"])]
     pids, inv = np.unique(pairs["problem_id"].astype(str), return_inverse=True)
-    draws = np.random.default_rng(seed).integers(0, len(pids), size=(n_boot, len(pids)))
-    w = np.vstack([np.ones(len(pids))] + [np.bincount(d, minlength=len(pids)) for d in draws])
+    w = np.vstack([np.ones(len(pids))] + [np.bincount(d, minlength=len(pids)) for d in draws(len(pids), n_boot, seed)])
     total = np.bincount(inv, minlength=len(pids)).astype(float)
     rows = []
     for g in GROUPS:

@@ -28,6 +28,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from sclab.records import validate
 from sclab.rollout import first_turn
 from sclab.strategies import get_strategy
 from sclab.tasks.base import Problem, Task
@@ -38,12 +39,9 @@ Message = dict
 # ---------------------------------------------------------------- helpers shared by the builders
 
 def _table(records, need: Iterable[str]) -> pd.DataFrame:
+    """The records (a DataFrame or row dicts) as a validated table (`sclab.records.validate`)."""
     df = records if isinstance(records, pd.DataFrame) else pd.DataFrame(list(records))
-    missing = [c for c in need if c not in df.columns]
-    if missing:
-        raise ValueError(f"records lack the column(s) {', '.join(missing)} (have: {', '.join(map(str, df.columns))}); "
-                         f"pass the table that sclab.rollout.run_episodes returns")
-    return df
+    return validate(df, list(need))
 
 
 def _problems(df: pd.DataFrame, problems: Sequence[Problem]) -> dict[str, Problem]:

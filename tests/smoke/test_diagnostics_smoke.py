@@ -1,13 +1,16 @@
-"""sclab.diagnostics with the real toy model: probes, swaps, parallel resamples, identities."""
+"""The second-attempt diagnostics (sclab.probes, sclab.metrics.second_attempt, sclab.toy.edits) with the real
+toy model: probes, swaps, parallel resamples, identities."""
 import numpy as np
 import pandas as pd
 import pytest
 
-from sclab import diagnostics as D
+from sclab import probes as PR
 from sclab.generate import Generator, SamplingParams
 from sclab.metrics import correction_metrics
+from sclab.metrics import second_attempt as SA
 from sclab.rollout import run_episodes
 from sclab.tasks import get_task
+from sclab.toy import edits as ED
 
 pytestmark = pytest.mark.smoke
 P = SamplingParams(temperature=1.0, max_new_tokens=64)
@@ -36,12 +39,12 @@ def episodes(gen, task, probs):
 
 @pytest.fixture(scope="module")
 def gold(gen, task, probs):
-    return D.gold_probe(gen, task, probs, "retry", P, D.toy_clean_solution)
+    return PR.gold_probe(gen, task, probs, "retry", P, ED.toy_clean_solution)
 
 
 @pytest.fixture(scope="module")
 def swap(gen, task, probs, episodes):
-    return D.context_swap(gen, task, probs, "retry", P, episodes, seed=0)
+    return PR.context_swap(gen, task, probs, "retry", P, episodes, seed=0)
 
 
 def _regraded(df, task, probs):
@@ -51,12 +54,12 @@ def _regraded(df, task, probs):
 
 
 def test_clean_solution_is_graded_correct(task, probs):
-    assert all(task.grade(p, D.toy_clean_solution(p)).correct for p in probs)
+    assert all(task.grade(p, ED.toy_clean_solution(p)).correct for p in probs)
 
 
 def test_gold_probe_is_sensible(gold, episodes, task, probs):
-    assert len(gold) == len(probs) and set(gold.attempt1) == {D.toy_clean_solution(p) for p in probs}
-    s = D.probe_summary(episodes, gold=gold)
+    assert len(gold) == len(probs) and set(gold.attempt1) == {ED.toy_clean_solution(p) for p in probs}
+    s = SA.probe_summary(episodes, gold=gold)
     # recomputed from the texts: every probe answer graded again; the episodes' own attempts 2 read off
     assert s["acc_t2_gold"] == pytest.approx(np.mean(_regraded(gold, task, probs)))
     assert s["acc_t2_own"] == pytest.approx(episodes[episodes.turn == 2].correct.mean())
@@ -69,7 +72,7 @@ def test_swap_is_a_derangement(swap, task, probs, episodes):
     assert sorted(swap.donor_problem_id) == sorted(ids)
     t1 = episodes[episodes.turn == 1].set_index("problem_id").response
     assert (swap.attempt1.values == t1.loc[swap.donor_problem_id].values).all()
-    s = D.probe_summary(episodes, swap=swap)
+    s = SA.probe_summary(episodes, swap=swap)
     assert s["acc_t2_swap"] == pytest.approx(np.mean(_regraded(swap, task, probs)))
     # the donor's own turn-1 answer against the swapped attempt 2's (an extraction failure on both sides
     # counts as the same answer)
@@ -81,7 +84,7 @@ def test_swap_is_a_derangement(swap, task, probs, episodes):
 
 
 def test_keep_fix_match_correction_metrics(episodes):
-    r, m = D.keep_fix_rates(episodes), correction_metrics(episodes)
+    r, m = SA.keep_fix_rates(episodes), correction_metrics(episodes)
     assert r["n_right"] + r["n_wrong"] == 20 and r["n_right"] == round(20 * m["acc_t1"])
     assert r["keep_right"] == pytest.approx(1 - m["delta_c2i"] / m["acc_t1"])
     assert r["fix_wrong"] == pytest.approx(m["delta_i2c"] / (1 - m["acc_t1"]))
@@ -89,14 +92,14 @@ def test_keep_fix_match_correction_metrics(episodes):
 
 def test_own_attempts_reproduce_turn_two(gen, task, probs, episodes):
     t1 = episodes[episodes.turn == 1].set_index(["problem_id", "sample"]).response.to_dict()
-    probe = D.probe_second_attempt(gen, task, probs, "retry", P, t1)
+    probe = PR.probe_second_attempt(gen, task, probs, "retry", P, t1)
     assert (probe.response.values == episodes[episodes.turn == 2].response.values).all()
 
 
 def test_report_with_parallel(gen, task, probs, episodes, gold, swap):
-    par = D.parallel_resample(gen, task, probs, P)
+    par = PR.parallel_resample(gen, task, probs, P)
     assert (par.response.values != episodes[episodes.turn == 1].response.values).any()  # fresh samples
-    rep = D.second_attempt_report(episodes, parallel=par, gold=gold, swap=swap, problems=probs, n_boot=200)
+    rep = SA.second_attempt_report(episodes, parallel=par, gold=gold, swap=swap, problems=probs, n_boot=200)
     # every rate recounted from the tables it summarises
     c = episodes.pivot(index=["problem_id", "sample"], columns="turn", values="correct").astype(bool)
     right, wrong = c[1], ~c[1]

@@ -3,7 +3,8 @@ import pytest
 
 from sclab.generate import Generator, SamplingParams
 from sclab.metrics import correction_metrics
-from sclab.rollout import COLUMNS, run_episodes
+from sclab.records import COLUMNS
+from sclab.rollout import run_episodes
 from sclab.tasks import Grade, Problem, Task, get_task
 
 pytestmark = pytest.mark.smoke

@@ -7,7 +7,7 @@ import torch
 
 from sclab.generate import Generator, SamplingParams
 from sclab.models import load
-from sclab.rollout import COLUMNS
+from sclab.records import COLUMNS
 from sclab.toy.world import ArithTask
 from sclab.train import cct_sft, sft, sft_trainer, tokenize_turns, vanilla_sft
 

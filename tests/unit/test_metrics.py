@@ -1,5 +1,6 @@
 """sclab.metrics against hand-computed values, identities from the papers and exact formulas."""
 import doctest
+import importlib
 import math
 import time
 
@@ -316,10 +317,19 @@ def test_input_validation(call, message):
         call()
 
 
-def test_docstring_examples():
-    # the module's examples are part of its contract
-    result = doctest.testmod(M)
+@pytest.mark.parametrize("module", ["", ".correction", ".sampling", ".calibration", ".bootstrap", ".convergence",
+                                    ".second_attempt"])
+def test_docstring_examples(module):
+    # the modules' examples are part of their contract
+    result = doctest.testmod(importlib.import_module(f"sclab.metrics{module}"))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_package_reexports_every_public_name():
+    # `from sclab.metrics import X` keeps working for everything the modules export
+    for name in M.__all__:
+        assert hasattr(M, name), name
+    assert {"correction_metrics", "metrics_with_ci", "maj_at_k", "keep_fix_rates", "draws", "interval"} <= set(M.__all__)
 
 
 @pytest.mark.parametrize("a, b, expected", [

@@ -8,7 +8,7 @@ answer moved by k (a distinct wrong attempt per k). Counted by hand:
 """
 import pandas as pd
 
-from sclab.rollout import COLUMNS
+from sclab.records import COLUMNS
 from sclab.toy.world import ArithTask
 
 TASK = ArithTask(n_min=1, n_max=1)  # n=1: two-line solutions keep the table readable
