@@ -41,8 +41,9 @@ from sclab.tasks.base import Problem, Task
 from sclab.train.trl_glue import finish_trainer, lora_config, quiet, tag_tuned, unpatch_forward
 from sclab.train.two_attempt import TwoAttemptRollout, answer_changed, injected_ids, reward_turn1, reward_turn2
 
-__all__ = ["STAGES", "turn_returns", "group_advantages", "token_advantages", "SCoReTrainer", "score_trainer",
-           "score_train", "TwoAttemptRollout", "injected_ids", "reward_turn1", "reward_turn2", "answer_changed"]
+# and SCoReTrainer, built on first use (`__getattr__` below)
+__all__ = ["STAGES", "turn_returns", "group_advantages", "token_advantages", "score_trainer", "score_train",
+           "TwoAttemptRollout", "injected_ids", "reward_turn1", "reward_turn2", "answer_changed"]
 
 STAGES = ("I", "II", "single")
 

@@ -7,7 +7,8 @@ normalised within its prompt group (`group_advantages`) and spread over that tur
 seconds): `sclab.train.score.SCoReTrainer` or `trainer_class()`.
 
     >>> from sclab.train.score_grpo import trainer_class
-    >>> # trainer_class().__mro__[1].__name__ == "GRPOTrainer"
+    >>> trainer_class().__name__, trainer_class().__mro__[1].__name__
+    ('SCoReTrainer', 'GRPOTrainer')
 """
 from __future__ import annotations
 

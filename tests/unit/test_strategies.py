@@ -290,7 +290,8 @@ def test_critic_feedback_episode():
 
 @pytest.mark.parametrize("kwargs,error,match", [
     ({"strategy": "critic-feedback"}, ValueError, "pass critic=fn"),
-    ({"strategy": "retry", "critic": lambda ps, ats: [""] * len(ats)}, ValueError, "critic= is read only by.*critic-feedback"),
+    ({"strategy": "retry", "critic": lambda ps, ats: [""] * len(ats)}, ValueError,
+     "critic= is read only by.*critic-feedback"),
     ({"strategy": "critic-feedback", "critic": lambda ps, ats: "wrong"}, TypeError, "one str per attempt"),
     ({"strategy": "critic-feedback", "critic": lambda ps, ats: [None] * len(ats)}, TypeError, "one str per attempt"),
 ])
