@@ -140,8 +140,8 @@ def _check_strategy(value: Any, root: Path) -> str | None:
 def _check_strategies(value: Any, root: Path) -> str | None:
     from sclab.strategies import STRATEGIES
 
-    # oracle feedback needs oracle stopping: it has no place in a list of intrinsic strategies
-    intrinsic = sorted(n for n, st in STRATEGIES.items() if not st.only_after_wrong)
+    # oracle feedback needs oracle stopping, critic feedback a critic: no place in a list of intrinsic strategies
+    intrinsic = sorted(n for n, st in STRATEGIES.items() if st.intrinsic)
     bad = [v for v in str(value).split(",") if v.strip() not in intrinsic]
     if bad or not str(value).strip():
         return f"unknown or non-intrinsic strategies {bad}; a comma-separated list of: {', '.join(intrinsic)}"
@@ -161,9 +161,8 @@ def _check_rates(value: Any, root: Path) -> str | None:
 def _check_second_turn(value: Any, root: Path) -> str | None:
     from sclab.strategies import STRATEGIES
 
-    # two-attempt RL injects one user message that does not use the gold label
-    ok = sorted(n for n, st in STRATEGIES.items()
-                if len(st.chat) == 1 and len(st.toy) == 1 and not st.only_after_wrong and not st.stop_if)
+    # two-attempt RL injects one user message that depends on the problem alone (no gold label)
+    ok = sorted(n for n, st in STRATEGIES.items() if len(st.chat) == 1 and len(st.toy) == 1 and st.static)
     if value not in ok:
         return f"{value!r} is not a one-message strategy without the gold label; valid: {', '.join(ok)}"
     return None

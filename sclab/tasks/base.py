@@ -30,13 +30,17 @@ class Grade:
     (an extraction failure, counted and reported, never silently scored); `how` names the
     rule that extracted it (e.g. "boxed", "####", "answer-is", "math-verify", "last-number",
     "toy-final"); `why` says how the verdict was reached (e.g. "exact", "math-verify",
-    "different-type", "timeout"; sclab.grading.VERDICTS). `why` is a note, left out of
-    equality and repr: two grades with the same verdict, answer and rule are equal."""
+    "different-type", "timeout"; sclab.grading.VERDICTS). `detail` is free text the grader
+    gives for the next turn to show (a failing unit test with its expected and actual output;
+    "" where it has none), read by history-aware strategies (`sclab.strategies`, e.g.
+    execution-feedback). Both are notes, left out of equality and repr: two grades with the
+    same verdict, answer and rule are equal."""
 
     correct: bool
     extracted: str | None
     how: str
     why: str = field(default="", compare=False, repr=False)
+    detail: str = field(default="", compare=False, repr=False)
 
     @property
     def failed_extraction(self) -> bool:
@@ -67,6 +71,15 @@ class Task:
     def label(self, problem: Problem, text: str) -> dict | None:
         """Ground-truth labels of one attempt (columns `label_columns`), where the task knows
         them; None for benchmarks, whose errors nobody labelled."""
+        return None
+
+    # what `inject_error` injects, counted by RISE-style pair builders (`sclab.train.dpo`); "" = no injector
+    error_injector: str = ""
+
+    def inject_error(self, text: str, rng) -> str | None:
+        """A copy of attempt `text` with one error injected (RISE's synthetic mistakes, arXiv
+        2407.18219), or None where none can be injected into it; a task without an injector
+        (`error_injector == ""`, the base class) returns None for every text."""
         return None
 
     def prompt(self, problem: Problem) -> str:

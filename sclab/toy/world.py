@@ -361,6 +361,12 @@ class ArithTask(Task):
 
         return label_attempt(problem, text, self.world)
 
+    error_injector = "toy"   # a propagated arithmetic slip (`inject_toy_error`)
+
+    def inject_error(self, text: str, rng: np.random.Generator) -> str | None:
+        """`text` with one propagated arithmetic error under this world's modulus (`inject_toy_error`)."""
+        return inject_toy_error(text, rng, p=self.world.p)
+
     def grade(self, problem: Problem, text: str) -> Grade:
         extracted = extract_final(text)
         if extracted is None:
@@ -388,3 +394,26 @@ def first_wrong_line(problem: Problem, text: str, p: int = 13) -> int | None:
         if op not in ("+", "-", "*") or apply(op, a, c, p) != r:
             return i
     return None
+
+
+def inject_toy_error(text: str, rng: np.random.Generator, p: int = 13) -> str | None:
+    """A toy-world solution with one injected arithmetic error, propagated: a line i chosen
+    uniformly gets a wrong result (r + k mod p, k uniform in 1..p-1), and every later line is
+    recomputed correctly from the wrong value, as a real slip propagates (see `solve`).
+
+    So lines before i are unchanged, line i keeps its inputs and shows a wrong result (its
+    `first_wrong_line`, if the attempt had no earlier slip), and the lines after it are
+    consistent with it. With p prime and operands in 1..p-1 every step is a bijection, so a
+    correct attempt always ends on a different (wrong) final answer. The text is re-rendered
+    with `render` (the format the toy model writes). Returns None when the text has no
+    parsable solution lines (e.g. `same > 5`) or an operator the world does not know."""
+    lines = parse_lines(text)
+    if not lines or any(op not in ("+", "-", "*") for _, op, _, _ in lines):
+        return None
+    i = int(rng.integers(len(lines)))
+    a, op, c, r = lines[i]
+    new = lines[:i] + [(a, op, c, (r + int(rng.integers(1, p))) % p)]
+    for _, op2, c2, _ in lines[i + 1:]:
+        prev = new[-1][3]
+        new.append((prev, op2, c2, apply(op2, prev, c2, p)))
+    return render(new)

@@ -42,47 +42,24 @@ import numpy as np
 
 from sclab.rollout import first_turn
 from sclab.tasks.base import Problem, Task
-from sclab.toy.world import ArithTask, apply, parse_lines, render
 from sclab.train.data import (_check_n, _critique_pairs, _first_attempts, _retry, _take, group_by_problem,
                               pair_within_problem)
-from sclab.train.sft import _lora_config, common_args, finish_trainer, tag_tuned, unpatch_forward
+from sclab.train.trl_glue import common_args, finish_trainer, lora_config, tag_tuned, unpatch_forward
 
 COLUMNS = ["prompt", "chosen", "rejected", "kind", "problem_id"]
 
 
-# ---------------------------------------------------------------- error injection (toy world)
-
-def inject_toy_error(text: str, rng: np.random.Generator, p: int = 13) -> str | None:
-    """A toy-world solution with one injected arithmetic error, propagated: a line i chosen
-    uniformly gets a wrong result (r + k mod p, k uniform in 1..p-1), and every later line is
-    recomputed correctly from the wrong value, as a real slip propagates (see `toy.world.solve`).
-
-    So lines before i are unchanged, line i keeps its inputs and shows a wrong result (its
-    `first_wrong_line`, if the attempt had no earlier slip), and the lines after it are
-    consistent with it. With p prime and operands in 1..p-1 every step is a bijection, so a
-    correct attempt always ends on a different (wrong) final answer. The text is re-rendered
-    with `toy.world.render` (the format the toy model writes). Returns None when the text has
-    no parsable solution lines (e.g. `same > 5`) or an operator the world does not know."""
-    lines = parse_lines(text)
-    if not lines or any(op not in ("+", "-", "*") for _, op, _, _ in lines):
-        return None
-    i = int(rng.integers(len(lines)))
-    a, op, c, r = lines[i]
-    new = lines[:i] + [(a, op, c, (r + int(rng.integers(1, p))) % p)]
-    for _, op2, c2, _ in lines[i + 1:]:
-        prev = new[-1][3]
-        new.append((prev, op2, c2, apply(op2, prev, c2, p)))
-    return render(new)
-
+# ---------------------------------------------------------------- error injection
 
 def _injector(task: Task, inject) -> tuple[Callable | None, str]:
-    """The injection function for `task` and its name for counts: "custom", "toy" or "none"."""
+    """The injection function and its name for counts: "custom" (`inject`), the task's own
+    (`Task.inject_error`, named by `Task.error_injector`: "toy" on the toy world) or "none"."""
     if inject is not None:
         if not callable(inject):
             raise ValueError(f"inject must be None or a function (text, rng) -> str | None, got {inject!r}")
         return inject, "custom"
-    if isinstance(task, ArithTask):
-        return (lambda text, rng: inject_toy_error(text, rng, p=task.world.p)), "toy"
+    if task.error_injector:
+        return task.inject_error, task.error_injector
     return None, "none"
 
 
@@ -109,19 +86,19 @@ def rise_pairs(records, problems: Sequence[Problem], task: Task, retry_message, 
                seed: int = 0, inject: Callable | None = None):
     """RISE-style preference pairs (arXiv 2407.18219, error-injected self-editing).
 
-    injected: each distinct correct first attempt with an error injected (`inject(text, rng)`,
-      by default `inject_toy_error` for the toy world) is attempt 1 of the prompt
-      [question, injected attempt, retry]; chosen = the original correct attempt, rejected = the
-      injected attempt repeated. Injections that fail (None) or that the grader still marks right
-      are skipped and counted (`injection_failed`).
+    injected: each distinct correct first attempt with an error injected (`inject(text, rng)`, by
+      default the task's own `Task.inject_error`: `sclab.toy.world.inject_toy_error` on the toy
+      world) is attempt 1 of the prompt [question, injected attempt, retry]; chosen = the
+      original correct attempt, rejected = the injected attempt repeated. Injections that fail
+      (None) or that the grader still marks right are skipped and counted (`injection_failed`).
     natural: each distinct wrong first attempt is attempt 1; chosen = a right sample of that
       problem (a seeded choice), rejected = the wrong attempt repeated; wrong attempts of a
       problem without a right sample are counted (`wrong_without_right_sample`).
 
-    For a task that is not the toy world and no `inject`, only natural pairs are built
-    (counts["injection"] == "none"; else "toy" or "custom"). `n` caps the total, sampled
-    uniformly over both kinds (no balancing: injected pairs exist only where natural ones are
-    missing, and vice versa)."""
+    For a task without an injector (`Task.error_injector == ""`) and no `inject`, only natural
+    pairs are built (counts["injection"] == "none"; else the task's injector, e.g. "toy", or
+    "custom"). `n` caps the total, sampled uniformly over both kinds (no balancing: injected
+    pairs exist only where natural ones are missing, and vice versa)."""
     _check_n(n)
     retry = _retry(retry_message)
     injector, how = _injector(task, inject)
@@ -239,7 +216,7 @@ def dpo_trainer(model, tokenizer, dataset, *, epochs: float = 1, lr: float = 1e-
         raise TypeError(f"dpo(): unknown DPOConfig field(s) {unknown}")
     args.update(config)
     trainer = DPOTrainer(model=model, ref_model=ref, args=DPOConfig(**args), train_dataset=dataset,
-                         processing_class=tokenizer, peft_config=_lora_config(lora))
+                         processing_class=tokenizer, peft_config=lora_config(lora))
     return finish_trainer(trainer, tmp, "dpo", progress)
 
 

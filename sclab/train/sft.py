@@ -21,79 +21,11 @@ documents and turns into labels itself (-100 where the mask is 0, with
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import math
-import shutil
 import tempfile
 import time
-import weakref
 
-LORA_DEFAULTS = dict(r=8, lora_alpha=16, lora_dropout=0.0, bias="none", task_type="CAUSAL_LM",
-                     target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])  # Llama attention projections
-
-
-def _lora_config(lora):
-    """None (full fine-tuning), or a `peft.LoraConfig` from True (the defaults) or a dict of overrides."""
-    if not lora:
-        return None
-    from peft import LoraConfig
-
-    return LoraConfig(**{**LORA_DEFAULTS, **(lora if isinstance(lora, dict) else {})})
-
-
-def tag_tuned(tuned, base_model, kind: str, run: dict) -> None:
-    """Give a tuned model its own name for the generation cache (`sclab.models.fingerprint` keys big
-    models on their name), so its samples are never served from the base model's cache."""
-    base = getattr(base_model, "sclab_spec", None) or getattr(base_model, "name_or_path", "") or type(base_model).__name__
-    blob = json.dumps({"base": str(base), **run}, sort_keys=True, default=str)
-    tuned.sclab_spec = f"{base}+{kind}[{hashlib.sha256(blob.encode()).hexdigest()[:12]}]"
-
-
-def common_args(output_dir: str, progress: bool, **fields) -> dict:
-    """The TrainingArguments fields every sclab wrapper of a TRL trainer shares, plus `fields`."""
-    import torch
-
-    cuda = torch.cuda.is_available()
-    return dict(
-        output_dir=output_dir, use_cpu=not cuda,
-        bf16=cuda and torch.cuda.is_bf16_supported(), fp16=False,  # no mixed precision on CPU
-        gradient_checkpointing=False,    # small models: recomputation costs more time than it saves memory
-        report_to="none", save_strategy="no", eval_strategy="no", dataloader_num_workers=0,
-        logging_steps=5, disable_tqdm=not progress, **fields)
-
-
-def finish_trainer(trainer, tmp: str | None, name: str, progress: bool):
-    """Quiet without progress bars, refuse a model with nothing to train, delete a temporary output dir
-    with the trainer; `trainer.sclab_keep_output` says whether the caller asked for the output dir."""
-    if not progress:  # without tqdm, transformers prints every log dict; progress=False means quiet
-        from transformers.trainer_callback import PrinterCallback
-
-        trainer.remove_callback(PrinterCallback)
-    if not any(p.requires_grad for p in trainer.model.parameters()):
-        raise ValueError(f"{name}(): the model has no trainable parameters (a PeftModel loaded for inference? "
-                         "merge it first, or pass lora=...)")
-    if tmp is not None:
-        weakref.finalize(trainer, shutil.rmtree, tmp, True)
-    trainer.sclab_keep_output = tmp is None
-    return trainer
-
-
-def unpatch_forward(model) -> None:
-    """Drop the instance-level `forward` that TRL's DPO and GRPO trainers install (the fused LM
-    head): it closes over the bound forward of this very object, so a deep copy of the tuned model
-    (a later training stage, or `sft()`/`dpo()` on it) would otherwise generate with - and train -
-    the original's weights."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    for m in {id(model): model, id(base): base}.values():
-        m.__dict__.pop("forward", None)
-        m.__dict__.pop("_original_forward", None)
-
-
-def _chat_ids(tokenizer, messages, add_generation_prompt: bool = False) -> list[int]:
-    enc = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True,
-                                        add_generation_prompt=add_generation_prompt)
-    return list(enc["input_ids"])
+from sclab.train.trl_glue import chat_ids, common_args, finish_trainer, lora_config, tag_tuned
 
 
 def tokenize_turns(tokenizer, prompt: list[dict], completion: list[dict]) -> dict:
@@ -107,13 +39,13 @@ def tokenize_turns(tokenizer, prompt: list[dict], completion: list[dict]) -> dic
     from trl.data_utils import common_prefix_length
 
     msgs = list(prompt) + list(completion)
-    ids = _chat_ids(tokenizer, msgs)
+    ids = chat_ids(tokenizer, msgs)
     mask = [0] * len(ids)
     for i in range(len(prompt), len(msgs)):
         if msgs[i]["role"] != "assistant":
             continue
-        before = _chat_ids(tokenizer, msgs[:i], add_generation_prompt=True)
-        upto = _chat_ids(tokenizer, msgs[: i + 1])
+        before = chat_ids(tokenizer, msgs[:i], add_generation_prompt=True)
+        upto = chat_ids(tokenizer, msgs[: i + 1])
         if common_prefix_length(before, ids) < len(before) or common_prefix_length(upto, ids) < len(upto):
             raise ValueError("tokenize_turns: the chat template does not render a conversation's prefixes as prefixes "
                              "of the whole, so assistant turns cannot be located; train with mask_first=True "
@@ -171,7 +103,7 @@ def sft_trainer(model, tokenizer, dataset, *, epochs: float = 1, lr: float = 1e-
     if unknown:
         raise TypeError(f"sft(): unknown SFTConfig field(s) {unknown}")
     args.update(config)
-    peft_config = _lora_config(lora)
+    peft_config = lora_config(lora)
     trainer = SFTTrainer(model=model, args=SFTConfig(**args), train_dataset=dataset, processing_class=tokenizer,
                          peft_config=peft_config)
     return finish_trainer(trainer, tmp, "sft", progress)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from sclab.tasks.base import Task
-from sclab.toy.world import ArithTask, apply, first_wrong_line, parse_lines
-from sclab.train.dpo import PAIR_BUILDERS, dpo, inject_toy_error, rise_pairs, scl_pairs
+from sclab.toy.world import ArithTask, apply, first_wrong_line, inject_toy_error, parse_lines
+from sclab.train.dpo import PAIR_BUILDERS, dpo, rise_pairs, scl_pairs
 from toy_records import BY_ID, EPISODES, PROBS, R, TASK, W1, W2, records, right, text, wrong  # noqa: F401
 
 pytestmark = pytest.mark.unit
