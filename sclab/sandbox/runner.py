@@ -7,8 +7,8 @@ exists in the process:
 
 1. reads everything the parent sends on stdin: two verdict tokens (P for "passed", F for
    "failed"), then JSON with the program, the test and the limits; stdin is then /dev/null;
-2. sets rlimits (soft = hard), then, when started as root, drops to the unprivileged uid and
-   re-arms the parent-death signal (a credential change clears it; os.fork children re-arm it);
+2. sets rlimits (soft = hard), then, when started as root, drops to the unprivileged uid, and
+   arms the parent-death signal (a uid change clears sandlock's; os.fork children re-arm it);
 3. moves stdout to a private descriptor (the verdict channel) and points fd 1 at stderr, so
    the program's prints reach the parent as its output, never as a verdict;
 4. preloads the modules most solutions import from their cached bytecode, then turns cached
@@ -146,27 +146,27 @@ def main():
     for name, value in cfg["rlimits"].items():
         soft, hard = value if isinstance(value, list) else (value, value)
         resource.setrlimit(getattr(resource, name), (soft, hard))
+    parent = os.getppid()
     if cfg.get("uid") is not None and os.getuid() == 0:
-        parent = os.getppid()
         os.setgroups([])
         os.setgid(cfg["gid"])
         os.setuid(cfg["uid"])  # as root: real, effective and saved uid
         if 0 in (os.getuid(), os.geteuid(), os.getgid(), os.getegid()):
             exit_(4)
-        try:
-            import ctypes
+    try:  # die with the harness: sandlock armed the runner, but a uid change clears it, and
+        import ctypes  # fork()ed children never had it
 
-            prctl = ctypes.CDLL(None, use_errno=True).prctl
-            PR_SET_PDEATHSIG, SIGKILL = 1, 9  # <linux/prctl.h>; the setuid above cleared it
-            prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)
-            os.register_at_fork(after_in_child=lambda: prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0))
-            del ctypes
-            for mod in [m for m in sys.modules if m == "_ctypes" or m.split(".")[0] == "ctypes"]:
-                del sys.modules[mod]  # a later import goes through the guard's import check
-        except (ImportError, OSError, AttributeError):
-            pass
-        if os.getppid() != parent:  # the parent died before the signal was armed
-            exit_(5)
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+        PR_SET_PDEATHSIG, SIGKILL = 1, 9  # <linux/prctl.h>
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)
+        os.register_at_fork(after_in_child=lambda: prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0))
+        del ctypes
+        for mod in [m for m in sys.modules if m == "_ctypes" or m.split(".")[0] == "ctypes"]:
+            del sys.modules[mod]  # a later import goes through the guard's import check
+    except (ImportError, OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the harness died before the signal was armed
+        exit_(5)
 
     # 3. the verdict channel
     channel = os.dup(1)  # not inheritable (PEP 446)

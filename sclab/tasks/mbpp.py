@@ -16,6 +16,7 @@ import ast
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 
 from sclab.sandbox import Limits
@@ -29,9 +30,16 @@ SPLITS = {"prompt": range(1, 11), "test": range(11, 511), "validation": range(51
 SANITIZED_FILE = "mbpp/sanitized-mbpp.UNVERIFIED.json"
 
 
+def _parse(code: str) -> ast.Module:
+    with warnings.catch_warnings():  # some references have invalid escapes ("\d" in a str)
+        warnings.simplefilter("ignore", SyntaxWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return ast.parse(code)
+
+
 def entry_point(code: str, tests: list[str]) -> str:
     """The function the tests call: the first name called in them that `code` defines at top level."""
-    defined = [n.name for n in ast.parse(code).body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    defined = [n.name for n in _parse(code).body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
     calls = re.findall(r"\b([A-Za-z_]\w*)\s*\(", "\n".join(tests))
     for name in calls:
         if name in defined:
@@ -42,7 +50,7 @@ def entry_point(code: str, tests: list[str]) -> str:
 def signature(code: str, name: str) -> str:
     """The reference's `def name(...):` header (its lines up to the body), for a response
     that writes only the body."""
-    node = next(n for n in ast.parse(code).body
+    node = next(n for n in _parse(code).body
                 if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name)
     lines = code.splitlines()
     if node.body[0].lineno > node.lineno:

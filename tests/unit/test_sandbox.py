@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
+import sys
 import textwrap
 import time
 
@@ -30,15 +32,17 @@ def run(program: str, test: str = "assert False", **kw):
 
 
 def sandbox_pids() -> set[int]:
-    """Live processes a run could have left: all of uid 65534 when we run as root (programs run
-    as that uid, whatever group or parent they move to), else our own descendants."""
-    if ROOT:
-        found = set()
-        for p in psutil.process_iter(["uids", "status"]):
-            if p.info["uids"] and p.info["uids"].real == UNPRIVILEGED and p.info["status"] != psutil.STATUS_ZOMBIE:
-                found.add(p.pid)
-        return found
-    return {p.pid for p in psutil.Process().children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE}
+    """Live processes a run could have left: those whose command line is the runner's (a fork
+    keeps it), and when we run as root every process of uid 65534 (what programs run as,
+    whatever they exec or whichever group or parent they move to)."""
+    found = set()
+    for p in psutil.process_iter(["uids", "status", "cmdline"]):
+        if p.info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        if any("sclab-verdict" in arg for arg in p.info["cmdline"] or ()) or \
+                (ROOT and p.info["uids"] and p.info["uids"].real == UNPRIVILEGED):
+            found.add(p.pid)
+    return found
 
 
 def reported_pids(output: str) -> list[int]:
@@ -188,6 +192,27 @@ def test_process_left_running_after_exit_is_killed(world):
         """)
     assert not o.passed and reported_pids(o.output)
     assert all(gone(pid) for pid in reported_pids(o.output))
+
+
+def test_harness_killed_mid_run_leaves_nothing(world):
+    """SIGKILL the process that called execute(): the runner and what it forked die with it
+    (parent-death signals), though sandlock's supervisor died first."""
+    before = sandbox_pids()
+    program = "import os, time\nif os.fork() == 0:\n    time.sleep(60)\ntime.sleep(60)\n"
+    harness = subprocess.Popen([sys.executable, "-c", "import sys; from sclab.sandbox import execute, Limits; "
+                                f"execute(sys.argv[1], '', Limits(timeout=60))", program],
+                               env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    deadline = time.monotonic() + 20  # the harness imports sclab first (~2 s on a busy core)
+    while len(sandbox_pids() - before) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    started = sandbox_pids() - before
+    harness.kill()
+    harness.wait()
+    assert len(started) == 2  # the runner and its fork
+    deadline = time.monotonic() + 2.0
+    while any(not gone(pid) for pid in started) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(gone(pid) for pid in started)
 
 
 # ---------------------------------------------------------------------------------------------
