@@ -150,16 +150,23 @@ def interpreter(python: str | None = None) -> tuple[str, tuple[str, ...]]:
 
 
 def _remove(path: Path) -> None:
-    """rmtree that survives what a program leaves behind (read-only or mode-000 folders)."""
-    def retry(func, p, _exc):
+    """Remove a scratch folder whatever the program left in it: folders of mode 000, trees too
+    deep for shutil.rmtree's recursion, symlinks out of it (never followed)."""
+    try:
+        shutil.rmtree(path)
+        return
+    except (OSError, RecursionError):
+        pass
+    stack = [str(path)]  # unlock every real folder, iteratively
+    while stack:
+        d = stack.pop()
         try:
-            os.chmod(os.path.dirname(p), 0o700)
-            os.chmod(p, 0o700)
+            os.chmod(d, 0o700)  # scandir(is_dir(follow_symlinks=False)) said: a folder, no link
+            with os.scandir(d) as entries:
+                stack.extend(e.path for e in entries if e.is_dir(follow_symlinks=False))
         except OSError:
             pass
-        func(p)
-
-    shutil.rmtree(path, onerror=retry)
+    subprocess.run(["rm", "-rf", "--", str(path)], check=False, capture_output=True)
 
 
 def execute(program: str, test: str = "", limits: Limits | None = None, guard: bool = True,
@@ -208,7 +215,7 @@ def execute(program: str, test: str = "", limits: Limits | None = None, guard: b
             raise SandboxError(f"sandlock could not start {exe}: {e}") from e
         with proc:
             out, err, timed_out = _communicate(proc, payload, limits, t0)
-            result = proc.wait()
+            result = proc.wait(timeout=5.0)  # the runner is gone; sandlock kills what it left
     finally:
         _remove(scratch)
     return _outcome(out, err, timed_out, result, p_token, f_token, limits, time.monotonic() - t0)
@@ -313,11 +320,11 @@ def _outcome(out: bytes, err: bytes, timed_out: bool, result, p_token: bytes, f_
     code = result.exit_code if result.reason == ExitReason.EXITED else None
     sig = result.signal if result.reason == ExitReason.SIGNALED and result.signal > 0 else None
     output = err.decode("utf-8", "replace")
-    if not timed_out and b"sclab-ready" not in lines:
+    if not timed_out and result.reason != ExitReason.TIMEOUT and b"sclab-ready" not in lines:
         # the runner writes "sclab-ready" just before the program runs: a harness failure
         raise SandboxError(f"the sandbox failed before the program ran ({result.reason.name}, exit status "
                            f"{result.exit_code}): {output[-2000:]}")
-    if timed_out:
+    if timed_out or result.reason == ExitReason.TIMEOUT:
         status, error = "timeout", f"timed out after {limits.timeout:g} s"
     elif has_p and has_f:
         status, error = "conflict", "both verdicts on the channel"

@@ -119,6 +119,14 @@ class CodeTask(Task):
             grades[i] = _grade(outcome, built[i][2], built[i][3])
         return grades
 
+    def reward(self, prompts: Sequence, completions: Sequence, problem: Sequence[Problem] | None = None,
+               **kwargs) -> list[float | None]:
+        """TRL's reward contract (1.0 if the tests pass, else 0.0), graded `self.workers` at a time."""
+        if problem is None:
+            raise ValueError("reward() needs the `problem` column (a list of Problem) among the dataset columns")
+        texts = [c if isinstance(c, str) else c[-1]["content"] for c in completions]
+        return [1.0 if g.correct else 0.0 for g in self.grade_many(list(problem), texts)]
+
     def pass_at_k(self, problems: Sequence[Problem], samples: Sequence[Sequence[str]],
                   ks: Sequence[int] = (1,)) -> dict[int, float]:
         """Unbiased pass@k (sclab.metrics.pass_at_k) averaged over problems; `samples[i]` are

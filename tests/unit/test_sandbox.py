@@ -120,6 +120,32 @@ def test_stdlib_that_reads_frames_or_writes_files_still_works():
     assert (o.status, o.output) == ("passed", "printed\n")
 
 
+def test_limits_are_set_and_cannot_be_raised():
+    o = run("""
+        import resource
+        got = {name: resource.getrlimit(getattr(resource, name))
+               for name in ("RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_CORE", "RLIMIT_NOFILE")}
+        try:
+            resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+            raised = True
+        except (ValueError, OSError):
+            raised = False
+        """, f"""
+        assert got == {{"RLIMIT_AS": ({LIMITS.memory}, {LIMITS.memory}), "RLIMIT_CPU": (3, 4),
+                        "RLIMIT_FSIZE": ({LIMITS.file_size}, {LIMITS.file_size}), "RLIMIT_CORE": (0, 0),
+                        "RLIMIT_NOFILE": ({LIMITS.open_files}, {LIMITS.open_files})}}, got
+        assert not raised
+        """)
+    assert o.status == "passed", o.error  # CPU: the 2 s timeout + 1 s soft, 1 s more hard
+
+
+def test_runs_are_reproducible():
+    # PYTHONHASHSEED=0: str hashes and set order are the same in every run, as recorded results need
+    program = "print(hash('sclab'), list({'a', 'b', 'c', 'd', 'e'}))"
+    first, second = run(program, ""), run(program, "")
+    assert first.status == second.status == "passed" and first.output == second.output != ""
+
+
 @pytest.mark.skipif(not ROOT, reason="the uid drop happens only when the harness runs as root")
 def test_runs_as_nobody_when_root(world):
     o = run("""
@@ -213,6 +239,22 @@ def test_harness_killed_mid_run_leaves_nothing(world):
     while any(not gone(pid) for pid in started) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert all(gone(pid) for pid in started)
+
+
+def test_scratch_is_removed_whatever_is_left_in_it(world, tmp_path):
+    outside, sentinel = world
+    root = tmp_path / "scratch"
+    root.mkdir()
+    o = execute(textwrap.dedent(f"""
+        import os
+        os.makedirs("locked/inner"); open("locked/inner/f", "w").close(); os.chmod("locked", 0)
+        os.symlink({str(sentinel)!r}, "to_sentinel"); os.symlink({str(outside)!r}, "to_outside")
+        d = "deep"
+        for _ in range(1500):                  # deeper than shutil.rmtree's recursion
+            os.mkdir(d); os.chdir(d)
+        """), "", LIMITS, scratch_root=root)
+    assert o.status == "passed"
+    assert list(root.iterdir()) == []
 
 
 # ---------------------------------------------------------------------------------------------
