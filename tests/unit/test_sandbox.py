@@ -23,7 +23,7 @@ from sclab.sandbox import UNPRIVILEGED, Limits, available, execute, execute_many
 
 pytestmark = [pytest.mark.unit, pytest.mark.skipif(available() is not None, reason=f"no sandbox: {available()}")]
 
-LIMITS = Limits(timeout=2.0, memory=512 << 20, processes=8)  # 2 s: each attack bounded, the corpus ~10 s
+LIMITS = Limits(timeout=2.0, memory=512 << 20, processes=8)  # 2 s bounds each attack
 ROOT = os.geteuid() == 0
 
 
@@ -340,20 +340,6 @@ def test_os_system_posix_and_exec(world, guard):
     assert (o.status, o.exit_code, o.passed) == ("exited", 0, False)  # exec replaced the runner: no verdict
 
 
-def test_ctypes_is_refused_by_the_guard(world):
-    o = run("""
-        import importlib.machinery, sys, glob
-        for attempt in (lambda: __import__("ctypes"),
-                        lambda: __import__("_imp").create_dynamic(importlib.machinery.ModuleSpec(
-                            "x._ctypes", None, origin=glob.glob(sys.base_prefix + "/lib/python3*/lib-dynload/_ctypes*")[0]))):
-            try:
-                attempt()
-            except (ImportError, IndexError) as e:
-                print(type(e).__name__)
-        """)
-    assert not o.passed and o.output.count("ImportError") >= 1
-
-
 def test_ctypes_without_the_guard_is_contained_by_the_kernel(world):
     outside, sentinel = world
     o = run(f"""
@@ -405,6 +391,9 @@ def test_fake_pass(world, attack):
     "__import__('marshal').loads(b'')",
     "open('/proc/self/mem', 'rb')",                                            # the process's memory
     "sys._current_frames()",
+    "__import__('ctypes')",                                                    # native code
+    "__import__('_imp').create_dynamic(__import__('importlib.machinery').machinery.ModuleSpec("
+    "'x._ctypes', None, origin=__import__('importlib.util').util.find_spec('_ctypes').origin))",
 ])
 def test_frame_walking_is_refused(world, walk):
     o = run(f"""
