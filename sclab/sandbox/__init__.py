@@ -42,7 +42,7 @@ Threat model - what a program can and cannot do:
   The program and the test are compiled separately; the test sees builtins as they were
   before the program ran.
 
-Cost: ~85 ms a program one at a time, ~50 ms on 2 workers (HumanEval's 164 canonical
+Cost: ~85-110 ms a program one at a time, ~45 ms on 2 workers (HumanEval's 164 canonical
 solutions on 2 shared cores; benchmarks/sandbox_humaneval.py).
 
 Out of scope: the test's own semantics. An object whose `__eq__` is always true, or a patch
