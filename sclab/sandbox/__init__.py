@@ -18,9 +18,10 @@ not installed here; no fallback is used, and `available()` names what is missing
 
 Threat model - what a program can and cannot do:
 - Its own process, started fresh for each run (`-S -s -B`, a clean environment, cwd = a new
-  scratch folder that is removed afterwards), in its own process group; the whole tree is
-  SIGKILLed on the wall-clock timeout (sclab.runs.procs.kill_tree) and whatever is left when
-  the runner exits, even a process that moved to another group, is killed by sandlock.
+  scratch folder, removed afterwards unless the harness itself is killed), in its own process
+  group; the whole tree is SIGKILLed on the wall-clock timeout (sclab.runs.procs.kill_tree),
+  whatever is left when the runner exits, even in another group, is killed by sandlock, and
+  parent-death signals take the runner and its forks down with a killed harness.
 - Filesystem (Landlock): reads only the interpreter, the system libraries and /dev/null,
   /dev/urandom; writes only the scratch folder. /proc, /etc, /home, /root are unreadable.
 - Network: no outbound connection, UDP or bind (sandlock's network policy, empty allowlists).

@@ -220,14 +220,15 @@ def test_process_left_running_after_exit_is_killed(world):
     assert all(gone(pid) for pid in reported_pids(o.output))
 
 
-def test_harness_killed_mid_run_leaves_nothing(world):
+def test_harness_killed_mid_run_leaves_nothing(world, tmp_path):
     """SIGKILL the process that called execute(): the runner and what it forked die with it
-    (parent-death signals), though sandlock's supervisor died first."""
+    (parent-death signals), though sandlock's supervisor died first. (Its scratch folder stays:
+    nobody is left to remove it, so it is made under tmp_path here.)"""
     before = sandbox_pids()
     program = "import os, time\nif os.fork() == 0:\n    time.sleep(60)\ntime.sleep(60)\n"
     harness = subprocess.Popen([sys.executable, "-c", "import sys; from sclab.sandbox import execute, Limits; "
-                                f"execute(sys.argv[1], '', Limits(timeout=60))", program],
-                               env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+                                "execute(sys.argv[1], '', Limits(timeout=60), scratch_root=sys.argv[2])",
+                                program, str(tmp_path)], env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     deadline = time.monotonic() + 20  # the harness imports sclab first (~2 s on a busy core)
     while len(sandbox_pids() - before) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
