@@ -51,8 +51,10 @@ def wait_gone(procs, timeout: float) -> None:
         time.sleep(0.05)
 
 
-def kill_tree(known: dict[int, psutil.Process], proc: subprocess.Popen | None = None) -> None:
-    """Kill `proc` (papermill), the processes in `known`, their descendants and process groups.
+def kill_tree(known: dict[int, psutil.Process], proc: subprocess.Popen | None = None,
+              grace: float = KILL_GRACE_S) -> None:
+    """Kill `proc` (papermill), the processes in `known`, their descendants and process groups:
+    SIGTERM, `grace` seconds, then SIGKILL (`grace=0`: at once; sclab.sandbox on a timeout).
 
     jupyter_client 8.10 (jupyter_client/launcher.py, `launch_kernel`) starts the kernel with
     `start_new_session=True` on POSIX: the kernel is in its OWN session and process group,
@@ -91,13 +93,14 @@ def kill_tree(known: dict[int, psutil.Process], proc: subprocess.Popen | None = 
             except psutil.Error:
                 pass
 
-    signal_all(signal.SIGTERM)
-    if proc is not None:
-        try:
-            proc.wait(timeout=KILL_GRACE_S)  # papermill: ours to reap (not via psutil, keeps its rc)
-        except subprocess.TimeoutExpired:
-            pass
-    wait_gone(procs.values(), KILL_GRACE_S)
+    if grace > 0:
+        signal_all(signal.SIGTERM)
+        if proc is not None:
+            try:
+                proc.wait(timeout=grace)  # papermill: ours to reap (not via psutil, keeps its rc)
+            except subprocess.TimeoutExpired:
+                pass
+        wait_gone(procs.values(), grace)
     signal_all(signal.SIGKILL)
     if proc is not None:
         proc.wait()

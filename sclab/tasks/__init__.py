@@ -16,6 +16,8 @@ TASKS: dict[str, str] = {
     "gsm8k": "sclab.tasks.gsm8k:GSM8K",
     "math500": "sclab.tasks.math500:MATH500",
     "commonsenseqa": "sclab.tasks.commonsenseqa:CommonsenseQA",
+    "humaneval": "sclab.tasks.humaneval:HumanEval",
+    "mbpp": "sclab.tasks.mbpp:MBPP",
 }
 
 
