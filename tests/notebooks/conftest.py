@@ -41,8 +41,9 @@ def recount(records) -> dict:
     b = records[records.turn == 2].set_index(["problem_id", "sample"]).sort_index()
     assert a.index.equals(b.index), "every episode has both attempts"
     r1, r2 = a.correct.astype(bool).to_numpy(), b.correct.astype(bool).to_numpy()
-    same = [(pd.isna(x) and pd.isna(y)) or (not pd.isna(x) and not pd.isna(y) and str(x) == str(y))
-            for x, y in zip(a.extracted, b.extracted)]   # an extraction failure is an answer of its own
+    # the answer changed unless both attempts extracted the same answer: an extraction failure on
+    # either side counts as changed (sclab.metrics.answer_changed_rate's definition)
+    same = [not pd.isna(x) and not pd.isna(y) and str(x) == str(y) for x, y in zip(a.extracted, b.extracted)]
     n = len(r1)
     # CL and CS as Yang et al. define them: per problem P_a = its Acc@t1, P_b = P(kept | right),
     # P_c = P(fixed | wrong); CL = Σ P_a·P_b / Σ P_a, CS = Σ (1 − P_a)·P_c / Σ (1 − P_a)

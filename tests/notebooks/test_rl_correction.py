@@ -55,21 +55,20 @@ def test_score_policy_moved_and_diagnostics_recorded(metrics):
     assert metrics["score/param_change"] > 0
     assert metrics["score/steps"] == SHORT["stage1_steps"] + SHORT["stage2_steps"]
     s, b = metrics["method"]["SCoRe"], metrics["method"]["base"]
-    # The neutral base after the instruction keeps attempt 1's answer with its keep rate k (0.20 in
-    # the reference build: its swap_follows_donor) and otherwise answers afresh, right at its
-    # Acc@t1 a ≈ 0.6. So after a clean (gold) attempt 1, Acc@t2 ≈ k + (1 − k)·a ≈ 0.68 (recorded
-    # quick run: 0.684), after another problem's attempt 1 ≈ (1 − k)·a ≈ 0.5 (0.515), and the
-    # donor's answer is repeated ≈ k. Ranges: ±3 standard errors at 150 problems (~0.04 each).
-    assert 0.56 <= b["acc_t2_gold"] <= 0.80, b["acc_t2_gold"]
-    assert 0.39 <= b["acc_t2_swap"] <= 0.63, b["acc_t2_swap"]
+    # A model that copies attempt 1's answer with its keep rate k and otherwise answers afresh (the
+    # neutral base, and 10 RL steps from it) is right after a clean (gold) attempt 1 with
+    # k + (1 − k)·a, a its Acc@t1, and after another problem's attempt 1 with (1 − k)·a + k/13 (the
+    # donor's answer is right here by chance); k is the share of swapped answers repeated. The
+    # recorded quick run fits within 0.07 for both models; 0.12 is 3 standard errors at 150 problems.
+    for name, m in (("base", b), ("SCoRe", s)):
+        k, a = m["swap_follows_donor"], m["acc_t1"]
+        assert abs(m["acc_t2_gold"] - (k + (1 - k) * a)) <= 0.12, (name, m["acc_t2_gold"], k, a)
+        assert abs(m["acc_t2_swap"] - ((1 - k) * a + k / 13)) <= 0.12, (name, m["acc_t2_swap"], k, a)
+    # the base's keep rate after the instruction: 0.20 in the reference build (±3 standard errors)
     assert 0.08 <= b["swap_follows_donor"] <= 0.32, b["swap_follows_donor"]
     # attempt 2 departs from a wrong attempt 1 at its first wrong line about half the time (0.53 in
     # the recorded run; ~60 wrong first attempts here: ±0.2)
     assert 0.33 <= b["edit_at_first_wrong"] <= 0.73, b["edit_at_first_wrong"]
-    # ten RL steps of 8 prompts with a strong KL (β = 10 on attempt 1) move the probes little: the
-    # 90-step quick run moved them by 0.03 (gold), 0.08 (swap), 0.05 (donor) and 0.14 (edit location)
-    for k in ("acc_t2_gold", "acc_t2_swap", "swap_follows_donor", "edit_at_first_wrong"):
-        assert abs(s[k] - b[k]) <= 0.15, (k, s[k], b[k])
     # a clean attempt 1 is kept or redone right far more often than a random other problem's attempt
     assert s["acc_t2_gold"] > s["acc_t2_swap"]
 
