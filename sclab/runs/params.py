@@ -1,12 +1,13 @@
 """Notebook parameters: one dataclass per notebook, loaded from `params/<stem>/<preset>.yaml`.
 
 A preset file holds exactly the keys of the notebook's `parameters` cell. `load_params`
-refuses unknown keys, type changes, values outside a field's range (declared with the field in
-`sclab.runs.notebook_params`), impossible choices (a missing model path, an unknown task) and
-backends this machine cannot run (vllm without vllm or a CUDA device) *before* any kernel
-starts, naming the key, the file and what is allowed — as nanoGPT's configurator refuses
-unknown keys. Nothing here imports torch, except the CUDA probe for backend vllm where vllm is
-installed: checks take milliseconds.
+refuses unknown keys, type changes, values outside a field's range, impossible choices (a
+missing model path, an unknown task) and backends this machine cannot run (vllm without vllm
+or a CUDA device) *before* any kernel starts, naming the key, the file and what is allowed — as
+nanoGPT's configurator refuses unknown keys. This module is the generic loader: what each
+field allows is declared with the field, in its notebook's module of `sclab.runs.notebook_params`.
+Nothing here imports torch, except the CUDA probe for backend vllm where vllm is installed:
+checks take milliseconds.
 
     >>> from sclab.runs.params import load_params, params_hash
     >>> p = load_params("00_quickstart", overrides={"n_problems": "20"}); (p.n_problems, len(params_hash(p)))
@@ -18,11 +19,9 @@ import ast
 import dataclasses
 import difflib
 import hashlib
-import importlib.util
 import json
 import math
 import os
-import re
 import types
 import typing
 from pathlib import Path
@@ -30,7 +29,8 @@ from typing import Any
 
 import yaml
 
-# the dataclasses live in their own module; re-exported here, where callers import them from
+# the dataclasses live in their own modules (one per notebook); re-exported here, where callers
+# have imported them from
 from .notebook_params import (NOTEBOOK_PARAMS, EpisodeParams, IntrinsicParams, QuickstartParams,  # noqa: F401
                               Range, RLParams, ranged)
 
@@ -76,152 +76,12 @@ def outputs_root(path: str | os.PathLike | None = None) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------
-# Choice checks, by field name: any notebook with a `model`, `backend` or `task` key gets them.
-# Each returns an error message (without the key/file prefix) or None.
-
-BACKENDS = ("hf", "vllm")
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # owner/name as the HF hub spells it
-
-
-def _check_backend(value: Any, root: Path) -> str | None:
-    if value not in BACKENDS:
-        return f"unknown backend {value!r}; valid: {', '.join(BACKENDS)}"
-    return None
-
-
-def _check_task(value: Any, root: Path) -> str | None:
-    from sclab.tasks import TASKS  # light: task modules themselves load lazily
-
-    if value not in TASKS:
-        return f"unknown task {value!r}; valid: {', '.join(sorted(TASKS))}"
-    return None
-
-
-def _toy_models() -> dict | None:
-    """TOY_MODELS without torch when possible; None if the toy world is not importable."""
-    for module in ("sclab.toy.registry", "sclab.toy"):
-        try:
-            return __import__(module, fromlist=["TOY_MODELS"]).TOY_MODELS
-        except (ImportError, AttributeError):
-            continue
-    return None
-
-
-def _check_model(value: Any, root: Path) -> str | None:
-    if not isinstance(value, str):
-        return None  # the type check reports it
-    if value.startswith("toy:"):
-        toys = _toy_models()
-        name = value[len("toy:"):]
-        if toys is not None and name not in toys:
-            return f"unknown toy model {value!r}; valid: {', '.join('toy:' + n for n in sorted(toys))}"
-        return None
-    if value.startswith(("/", "./", "../", "~")):
-        # relative paths are relative to the project root (the notebooks run there too)
-        path = Path(value).expanduser()
-        path = path if path.is_absolute() else root / path
-        if not path.exists():
-            return f"model path does not exist: {value} (looked at {path})"
-        return None
-    if not _HUB_ID.match(value):
-        return (f"{value!r} is neither toy:<name>, a path (/, ./, ../, ~) "
-                "nor a hub id owner/name")
-    return None
-
-
-def _check_strategy(value: Any, root: Path) -> str | None:
-    from sclab.strategies import STRATEGIES  # torch-free
-
-    if value not in STRATEGIES:
-        return f"unknown strategy {value!r}; valid: {', '.join(sorted(STRATEGIES))}"
-    return None
-
-
-def _check_strategies(value: Any, root: Path) -> str | None:
-    from sclab.strategies import STRATEGIES
-
-    # oracle feedback needs oracle stopping, critic feedback a critic: no place in a list of intrinsic strategies
-    intrinsic = sorted(n for n, st in STRATEGIES.items() if st.intrinsic)
-    bad = [v for v in str(value).split(",") if v.strip() not in intrinsic]
-    if bad or not str(value).strip():
-        return f"unknown or non-intrinsic strategies {bad}; a comma-separated list of: {', '.join(intrinsic)}"
-    return None
-
-
-def _check_rates(value: Any, root: Path) -> str | None:
-    try:
-        rates = [float(v) for v in str(value).split(",") if v.strip()]
-    except ValueError:
-        return f"{value!r} is not a comma-separated list of numbers"
-    if any(not 0 <= r <= 1 for r in rates):
-        return f"rates must lie in [0, 1], got {rates}"
-    return None
-
-
-def _check_second_turn(value: Any, root: Path) -> str | None:
-    from sclab.strategies import STRATEGIES
-
-    # two-attempt RL injects one user message that depends on the problem alone (no gold label)
-    ok = sorted(n for n, st in STRATEGIES.items() if len(st.chat) == 1 and len(st.toy) == 1 and st.static)
-    if value not in ok:
-        return f"{value!r} is not a one-message strategy without the gold label; valid: {', '.join(ok)}"
-    return None
-
-
-def _check_even(value: Any, root: Path) -> str | None:
-    return None if value % 2 == 0 else f"must be even (k/2 two-attempt episodes against k samples), got {value}"
-
-
-CHECKS = {"second_turn": _check_second_turn, "model": _check_model, "backend": _check_backend, "task": _check_task, "mc_task": _check_task,
-          "strategy": _check_strategy, "strategies": _check_strategies, "doubt_rates": _check_rates,
-          "parallel_k": _check_even}
-
-
-# ---------------------------------------------------------------------------------------------
-# Requirements: what this machine must have for a value to run (checked by `sclab run`, not by
-# `sclab params`, which may show a GPU preset on a laptop). Each returns a message or None.
-
-VLLM_INSTALL = ("pip install -e '.[vllm]' (vllm==0.31.0, built for torch 2.13.0) on a machine "
-                "with a CUDA GPU; on a CPU use backend hf")
-
-
-def _cuda_devices() -> tuple[int, str]:
-    """(CUDA devices visible to this process, how that was found)."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    # CUDA stops at the first invalid index: "" and "-1,..." hide every device
-    if visible is not None and visible.split(",")[0].strip() in ("", "-1"):
-        return 0, f"CUDA_VISIBLE_DEVICES={visible!r} hides every device"
-    try:
-        import torch  # only reached where vllm is installed: a GPU stack, seconds at most
-    except ImportError:
-        return 0, "torch is not installed"
-    n = torch.cuda.device_count()  # NVML, without creating a CUDA context
-    return n, f"torch.cuda.device_count() is {n}"
-
-
-def _installed(name: str) -> bool:
-    return importlib.util.find_spec(name) is not None  # finds it without importing it (vllm: ~10 s)
-
-
-def _need_backend(value: Any, root: Path) -> str | None:
-    if value != "vllm":
-        return None
-    if not _installed("vllm"):
-        return f"backend 'vllm' needs the vllm package, which is not installed here; install it: {VLLM_INSTALL}"
-    n, how = _cuda_devices()
-    if n == 0:
-        return f"backend 'vllm' needs a CUDA device and none is visible ({how}); {VLLM_INSTALL}"
-    return None
-
-
-REQUIREMENTS = {"backend": _need_backend}
-
-
-# ---------------------------------------------------------------------------------------------
 # Types
 
 
 def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) in (list, tuple):
+        return str(tp).replace("typing.", "")  # list[str], not "list"
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
@@ -241,8 +101,7 @@ def _coerce(value: Any, tp: Any) -> tuple[bool, Any]:
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             return False, value
-        args = typing.get_args(tp)
-        item = args[0] if args else Any
+        item = _item_type(tp)
         out = []
         for v in value:
             ok, c = _coerce(v, item)
@@ -269,9 +128,75 @@ def _coerce(value: Any, tp: Any) -> tuple[bool, Any]:
     return isinstance(value, tp), value
 
 
+def _is_list(tp: Any) -> bool:
+    return typing.get_origin(tp) in (list, tuple)
+
+
+def _item_type(tp: Any) -> Any:
+    args = typing.get_args(tp)
+    return args[0] if args else Any
+
+
 def _field_types(cls: type) -> dict[str, Any]:
     hints = typing.get_type_hints(cls)
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _from_cli(raw: Any, tp: Any) -> Any:
+    """A `-p KEY VALUE` string as the field's type would have it in YAML.
+
+    A str field takes the string as typed (`-p strategy yes` is "yes", not True). A list field
+    takes a YAML list (`[a, b]`) or a comma-separated string (`a,b`; "" is the empty list),
+    each item parsed like a value of the item type."""
+    if not isinstance(raw, str):
+        return raw
+    if tp is str:
+        return raw
+    if _is_list(tp) and not raw.lstrip().startswith("["):
+        items = [s.strip() for s in raw.split(",") if s.strip()]
+        return items if _item_type(tp) is str else [_from_cli(s, _item_type(tp)) for s in items]
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw  # the type check reports it
+
+
+def _convert(key: str, value: Any, tp: Any, where: str) -> Any:
+    """The value converted to the field's type, or a ParamError naming the key, where the value
+    came from and what the type allows (for a list: which item is wrong)."""
+    ok, converted = _coerce(value, tp)
+    if ok:
+        return converted
+    if _is_list(tp):
+        allowed = (f"expects {_type_name(tp)}: a YAML list such as `{key}: [a, b]` in a preset, "
+                   f"or a comma-separated `-p {key} a,b`")
+        if isinstance(value, (list, tuple)):
+            item = _item_type(tp)
+            i, bad = next((i, v) for i, v in enumerate(value) if not _coerce(v, item)[0])
+            raise ParamError(f"{where}: key {key!r} {allowed}; item {i} is {bad!r} ({type(bad).__name__}), "
+                             f"not {_type_name(item)}")
+        raise ParamError(f"{where}: key {key!r} {allowed}; got {value!r} ({type(value).__name__})")
+    raise ParamError(f"{where}: key {key!r} expects {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+
+
+def _check_value(key: str, value: Any, f: dataclasses.Field, where: str, root: Path) -> None:
+    """The field's own checks (`sclab.runs.notebook_params.fields`): finite numbers, its range
+    (every item's, for a list), its choice check."""
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    bounds = f.metadata.get("range")
+    for i, v in enumerate(items):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            continue
+        at = f" item {i}" if isinstance(value, (list, tuple)) else ""
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ParamError(f"{where}: key {key!r}{at} must be a finite number, got {v!r}")
+        if bounds is not None and v not in bounds:
+            why = f" ({bounds.why})" if bounds.why else ""
+            raise ParamError(f"{where}: key {key!r}{at} must lie in {bounds}{why}, got {v!r}")
+    check = f.metadata.get("check")
+    problem = check(value, root) if check else None
+    if problem:
+        raise ParamError(f"{where}: key {key!r}: {problem}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,7 +207,7 @@ def params_class(stem: str) -> type:
     """The dataclass registered for a notebook stem."""
     if stem not in NOTEBOOK_PARAMS:
         raise ParamError(
-            f"no parameter dataclass registered for notebook {stem!r} in sclab.runs.params."
+            f"no parameter dataclass registered for notebook {stem!r} in sclab.runs.notebook_params."
             f"NOTEBOOK_PARAMS; registered: {', '.join(sorted(NOTEBOOK_PARAMS))}"
         )
     return NOTEBOOK_PARAMS[stem]
@@ -320,13 +245,13 @@ def load_params(stem: str, preset: str | None = None, overrides: dict[str, str] 
 
     `preset=None` uses the dataclass defaults (= the quick preset). Override values are
     strings as typed on the command line, parsed with yaml.safe_load (a str field takes the
-    string as typed). Raises ParamError naming the key, the file and the valid values (for a
-    number: the value and its range). `requirements=False` skips what only this machine
-    decides (is vllm installed, is a CUDA device visible).
+    string as typed; a list field also takes `a,b`). Raises ParamError naming the key, the file
+    and the valid values (for a number: the value and its range). `requirements=False` skips
+    what only this machine decides (is vllm installed, is a CUDA device visible).
     """
     cls = params_class(stem)
     ftypes = _field_types(cls)
-    ranges = {f.name: f.metadata["range"] for f in dataclasses.fields(cls) if "range" in f.metadata}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     root = project_root()
     values: dict[str, Any] = {}
     origin: dict[str, str] = {}  # key -> where its value came from, for messages
@@ -344,14 +269,7 @@ def load_params(stem: str, preset: str | None = None, overrides: dict[str, str] 
             origin[key] = _show(path)
 
     for key, raw in (overrides or {}).items():
-        if key in ftypes and ftypes[key] is str:
-            value = raw  # a str field takes the string as typed (`-p strategy yes` is "yes")
-        else:
-            try:
-                value = yaml.safe_load(raw) if isinstance(raw, str) else raw
-            except yaml.YAMLError:
-                value = raw
-        values[key] = value
+        values[key] = _from_cli(raw, ftypes[key]) if key in ftypes else raw
         origin[key] = f"-p {key} (over {_show(path) if preset is not None else 'the defaults of ' + stem})"
 
     resolved: dict[str, Any] = {}
@@ -363,22 +281,8 @@ def load_params(stem: str, preset: str | None = None, overrides: dict[str, str] 
             raise ParamError(
                 f"{where}: unknown key {key!r} for {stem}{hint}; valid keys: {', '.join(ftypes)}"
             )
-        ok, converted = _coerce(value, ftypes[key])
-        if not ok:
-            raise ParamError(
-                f"{where}: key {key!r} expects {_type_name(ftypes[key])}, "
-                f"got {value!r} ({type(value).__name__})"
-            )
-        if isinstance(converted, float) and not math.isfinite(converted):
-            raise ParamError(f"{where}: key {key!r} must be a finite number, got {converted!r}")
-        bounds = ranges.get(key)
-        if bounds is not None and converted not in bounds:
-            why = f" ({bounds.why})" if bounds.why else ""
-            raise ParamError(f"{where}: key {key!r} must lie in {bounds}{why}, got {converted!r}")
-        check = CHECKS.get(key)
-        problem = check(converted, root) if check else None
-        if problem:
-            raise ParamError(f"{where}: key {key!r}: {problem}")
+        converted = _convert(key, value, ftypes[key], where)
+        _check_value(key, converted, fields[key], where, root)
         resolved[key] = converted
     params = cls(**resolved)
     for key, problem in (unmet_requirements(params) if requirements else {}).items():
@@ -387,10 +291,13 @@ def load_params(stem: str, preset: str | None = None, overrides: dict[str, str] 
 
 
 def unmet_requirements(params: Any) -> dict[str, str]:
-    """{key: what this machine lacks to run its value} (empty: runnable here)."""
-    values = as_dict(params)
-    return {key: problem for key, need in REQUIREMENTS.items()
-            if key in values and (problem := need(values[key], project_root()))}
+    """{key: what this machine lacks to run its value} (empty: runnable here). Each field that
+    has a requirement declares it (`checked(..., requires=...)`)."""
+    if not dataclasses.is_dataclass(params):
+        return {}
+    return {f.name: problem for f in dataclasses.fields(params)
+            if (need := f.metadata.get("requires"))
+            and (problem := need(getattr(params, f.name), project_root()))}
 
 
 def as_dict(params: Any) -> dict[str, Any]:

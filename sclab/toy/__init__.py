@@ -4,6 +4,6 @@
     >>> sorted(TOY_MODELS)[:1]
     ['arith']
 """
-from sclab.toy.registry import TOY_MODELS, ToySpec, ToyWorld
+from sclab.toy.registry import TOY_MODELS, ToySpec, ToyWorld, toy_world
 
-__all__ = ["TOY_MODELS", "ToySpec", "ToyWorld"]
+__all__ = ["TOY_MODELS", "ToySpec", "ToyWorld", "toy_world"]

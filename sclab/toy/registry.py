@@ -168,3 +168,19 @@ TOY_MODELS: dict[str, ToySpec] = {
     "arith-tiny": ToySpec(max_single_steps=4, mixed_steps=4, batch_size=8, seq_len=384, hidden_size=32, num_layers=1,
                           num_heads=2, intermediate_size=64, warmup=2),
 }
+
+
+def toy_world(spec: str) -> ToyWorld | None:
+    """The world a model spec was pretrained on: its `ToyWorld` for `toy:<name>`, None for any
+    other spec (a path or a hub id: a model of no toy world).
+
+        >>> toy_world("toy:arith").slip_rate, toy_world("Qwen/Qwen2.5-1.5B-Instruct")
+        (0.03, None)
+    """
+    if not isinstance(spec, str) or not spec.startswith("toy:"):
+        return None
+    name = spec[len("toy:"):]
+    if name not in TOY_MODELS:
+        raise ValueError(f"model {spec!r}: unknown toy model; valid: "
+                         + ", ".join(f"toy:{n}" for n in sorted(TOY_MODELS)))
+    return TOY_MODELS[name].world

@@ -21,3 +21,36 @@ def run_quick(stem: str, out: Path, overrides: dict | None = None) -> Path:
 
 def metrics_of(run: Path) -> dict:
     return json.loads((run / "metrics.json").read_text())["metrics"]
+
+
+def records_of(run: Path):
+    """The run's records.jsonl as a DataFrame."""
+    import pandas as pd
+
+    return pd.read_json(run / "records.jsonl", lines=True, dtype={"extracted": object})
+
+
+def recount(records) -> dict:
+    """Acc@t1, Acc@t2, Δi→c, Δc→i, keep/fix, CL/CS and the answer-changed rate of two-attempt
+    records, counted here from the rows (pairs of turn 1 and 2 per problem and sample), apart from
+    sclab.metrics: what a notebook recorded must agree with its own records."""
+    import numpy as np
+    import pandas as pd
+
+    a = records[records.turn == 1].set_index(["problem_id", "sample"]).sort_index()
+    b = records[records.turn == 2].set_index(["problem_id", "sample"]).sort_index()
+    assert a.index.equals(b.index), "every episode has both attempts"
+    r1, r2 = a.correct.astype(bool).to_numpy(), b.correct.astype(bool).to_numpy()
+    # the answer changed unless both attempts extracted the same answer: an extraction failure on
+    # either side counts as changed (sclab.metrics.answer_changed_rate's definition)
+    same = [not pd.isna(x) and not pd.isna(y) and str(x) == str(y) for x, y in zip(a.extracted, b.extracted)]
+    n = len(r1)
+    # CL and CS as Yang et al. define them: per problem P_a = its Acc@t1, P_b = P(kept | right),
+    # P_c = P(fixed | wrong); CL = Σ P_a·P_b / Σ P_a, CS = Σ (1 − P_a)·P_c / Σ (1 − P_a)
+    pid = a.index.get_level_values(0)
+    per = pd.DataFrame({"p": pid, "r1": r1, "keep": r1 & r2, "fix": ~r1 & r2}).groupby("p").mean()
+    return {"acc_t1": r1.sum() / n, "acc_t2": r2.sum() / n, "delta_i2c": (~r1 & r2).sum() / n,
+            "delta_c2i": (r1 & ~r2).sum() / n, "keep_right": (r1 & r2).sum() / r1.sum(),
+            "fix_wrong": (~r1 & r2).sum() / (~r1).sum(), "answer_changed_rate": 1 - np.mean(same),
+            "cl": per.keep.sum() / per.r1.sum(), "cs": per.fix.sum() / (1 - per.r1).sum(),
+            "n_problems": pid.nunique()}

@@ -3,7 +3,7 @@ targets (toy world v2) and the core metrics in range."""
 import json
 
 import pytest
-from conftest import metrics_of, run_quick
+from conftest import metrics_of, records_of, recount, run_quick
 
 pytestmark = pytest.mark.notebooks
 WORDS = ("again", "confirm", "check")
@@ -57,6 +57,18 @@ def test_metrics_in_range(run_dir):
     assert 0.45 <= r["acc_t1"] <= 0.75                      # the toy world's target
     assert abs(r["delta"]) <= 0.03                          # neutral base: the retry does not help
     assert r["acc_t1_lo"] <= r["acc_t1"] <= r["acc_t1_hi"]
+    # the recorded metrics are those of the recorded episodes: counted again from the rows
+    records = records_of(run_dir)
+    episodes = records[records.run == "episodes"]
+    got = recount(episodes)
+    for k in ("acc_t1", "acc_t2", "delta_i2c", "delta_c2i", "cl", "cs", "answer_changed_rate"):
+        assert r[k] == pytest.approx(got[k], abs=1e-12), k
+    # oracle stopping keeps every right first attempt: its Acc@t2 is Acc@t1 + Δi→c of the same rows
+    assert m["oracle_stop"]["acc_t2"] == pytest.approx(got["acc_t1"] + got["delta_i2c"], abs=1e-12)
+    # the oracle-feedback run is the world card's: its fix rate is P(right at 2 | wrong at 1) there
+    # (oracle stopping carries a right attempt 1 into turn 2 unchanged, so the wrong ones decide it)
+    fb = recount(records[records.run == "oracle-feedback"])
+    assert m["oracle_retry_fix_rate"] == pytest.approx(fb["fix_wrong"], abs=1e-12)
     assert r["extraction_failure_rate"] < 0.05
     # oracle stopping on the same episodes never loses a right answer and so can only look better
     assert m["oracle_stop"]["delta_c2i"] == 0 and m["oracle_stop"]["acc_t2"] >= r["acc_t2"]

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-import sclab.runs.params as params_module
+import sclab.runs.notebook_params.checks as checks_module
 from sclab import cli
-from sclab.runs.params import (CHECKS, NOTEBOOK_PARAMS, ParamError, QuickstartParams, load_params,
-                               notebook_parameters, params_hash, project_root)
+from sclab.runs.notebook_params import field_default
+from sclab.runs.params import (NOTEBOOK_PARAMS, ParamError, QuickstartParams, load_params, notebook_parameters,
+                               params_hash, project_root)
 
 pytestmark = pytest.mark.unit
 
@@ -24,17 +25,18 @@ FAST_S = 5.0  # "before any model loads": validation must not import torch or to
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    """A tmp project with notebooks/ and params/00_quickstart/ (no presets yet)."""
+    """A tmp project with notebooks/, params/00_quickstart/ and params/01_intrinsic/ (no presets yet)."""
     root = tmp_path / "proj"
     (root / "notebooks").mkdir(parents=True)
-    (root / "params" / "00_quickstart").mkdir(parents=True)
+    for stem in ("00_quickstart", "01_intrinsic"):
+        (root / "params" / stem).mkdir(parents=True)
     monkeypatch.setenv("SCLAB_ROOT", str(root))
     monkeypatch.delenv("SCLAB_OUTPUTS", raising=False)
     return root
 
 
-def write_preset(root: Path, text: str, name: str = "quick") -> Path:
-    path = root / "params" / "00_quickstart" / f"{name}.yaml"
+def write_preset(root: Path, text: str, name: str = "quick", stem: str = "00_quickstart") -> Path:
+    path = root / "params" / stem / f"{name}.yaml"
     path.write_text(text)
     return path
 
@@ -136,15 +138,74 @@ GOOD = [
 
 
 @pytest.mark.parametrize("case,text,overrides,expected", GOOD, ids=[c[0] for c in GOOD])
-def test_good_params(project, monkeypatch, case, text, overrides, expected):
+def test_good_params(project, case, text, overrides, expected):
     # values only: whether this machine can run vllm is test_fail_safe.py's business
-    monkeypatch.setattr(params_module, "REQUIREMENTS", {})
     (project / "ckpt" / "toy").mkdir(parents=True)
     write_preset(project, text)
-    params = load_params("00_quickstart", "quick", overrides)
+    params = load_params("00_quickstart", "quick", overrides, requirements=False)
     for key, value in expected.items():
         got = getattr(params, key)
         assert got == value and type(got) is type(value), (case, key, got)
+
+
+# List parameters (01_intrinsic's strategies: list[str], doubt_rates: list[float]):
+# (case, yaml text, -p overrides, substrings the message must contain)
+BAD_LISTS = [
+    # the old comma string in a preset file: a YAML list is asked for, with both spellings shown
+    ("comma string in yaml", "strategies: retry,are-you-sure\n", {},
+     ["params/01_intrinsic/quick.yaml", "'strategies'", "expects list[str]", "[a, b]", "-p strategies a,b",
+      "'retry,are-you-sure' (str)"]),
+    # one item of the wrong type is named by its index
+    ("bad item type", "doubt_rates: [0.0, high]\n", {},
+     ["quick.yaml", "'doubt_rates'", "list[float]", "item 1 is 'high' (str), not float"]),
+    # the same after -p, parsed from the comma string
+    ("bad -p item", "", {"doubt_rates": "0.4,x"}, ["-p doubt_rates", "item 1 is 'x'"]),
+    # every item of a list[float] must lie in the field's range
+    ("item out of range", "doubt_rates: [0.4, 1.5]\n", {},
+     ["quick.yaml", "key 'doubt_rates' item 1 must lie in [0, 1]", "got 1.5"]),
+    # a strategy the registry does not have, and one that needs the gold label
+    ("unknown strategy", "", {"strategies": "retry,retyr"}, ["-p strategies", "['retyr']", "huang-review"]),
+    ("oracle strategy", "strategies: [retry, oracle-feedback]\n", {}, ["['oracle-feedback']", "are-you-sure"]),
+    # nothing to compare
+    ("no strategies", "", {"strategies": ""}, ["-p strategies", "no strategies given"]),
+    # a scalar in a preset where a list is expected
+    ("scalar for list", "doubt_rates: 0.4\n", {}, ["'doubt_rates'", "expects list[float]", "got 0.4 (float)"]),
+]
+
+
+@pytest.mark.parametrize("case,text,overrides,expected", BAD_LISTS, ids=[c[0] for c in BAD_LISTS])
+def test_bad_list_params(project, case, text, overrides, expected):
+    write_preset(project, text, stem="01_intrinsic")
+    with pytest.raises(ParamError) as err:
+        load_params("01_intrinsic", "quick", overrides)
+    for s in expected:
+        assert s in str(err.value), f"{case}: {s!r} not in {err.value}"
+
+
+# (case, yaml text, -p overrides, expected strategies, expected doubt_rates)
+GOOD_LISTS = [
+    # a YAML list in the preset file, as the checkout's presets write them
+    ("yaml lists", "strategies: [retry, are-you-sure]\ndoubt_rates: [0, 0.5]\n", {},
+     ["retry", "are-you-sure"], [0.0, 0.5]),
+    # -p with a comma string (spaces around items dropped) is parsed into the list type
+    ("-p comma strings", "", {"strategies": "retry, cct-reask", "doubt_rates": "0.2,1e-3"},
+     ["retry", "cct-reask"], [0.2, 0.001]),
+    # -p with one item, and -p with a YAML flow list
+    ("-p one item", "", {"strategies": "retry", "doubt_rates": "[0.8]"}, ["retry"], [0.8]),
+    # "" is the empty list: the doubt-prior sweep is skipped (the GPU preset)
+    ("-p empty list", "", {"doubt_rates": ""}, None, []),
+]
+
+
+@pytest.mark.parametrize("case,text,overrides,strategies,rates", GOOD_LISTS, ids=[c[0] for c in GOOD_LISTS])
+def test_good_list_params(project, case, text, overrides, strategies, rates):
+    write_preset(project, text, stem="01_intrinsic")
+    p = load_params("01_intrinsic", "quick", overrides)
+    assert p.strategies == (strategies or field_default(
+        next(f for f in dataclasses.fields(NOTEBOOK_PARAMS["01_intrinsic"]) if f.name == "strategies")))
+    assert p.doubt_rates == rates and all(type(r) is float for r in p.doubt_rates)
+    # every instance gets its own copy of a list default
+    assert NOTEBOOK_PARAMS["01_intrinsic"]().strategies is not NOTEBOOK_PARAMS["01_intrinsic"]().strategies
 
 
 def test_params_hash_stable_and_order_independent(project):
@@ -226,22 +287,27 @@ def _fields():
 
 
 def test_every_parameter_has_a_checked_type_and_range():
-    # a field added without a range (or a str without a choice check) fails here
-    kinds = {"range": 0, "choice": 0, "bool": 0}
+    # a field added without a range (or a str or list[str] without a choice check) fails here
+    kinds = {"range": 0, "choice": 0, "bool": 0, "list": 0}
     for stem, f, tp in _fields():
-        if tp in (int, float):
+        default = field_default(f)
+        if tp in (int, float, list[float]):
             bounds = f.metadata.get("range")
             assert bounds is not None, f"{stem}: {f.name} has no range: use ranged(default, lo, hi)"
-            assert f.default in bounds, f"{stem}: the default {f.name}={f.default} lies outside {bounds}"
-            kinds["range"] += 1
-        elif tp is str:
-            assert f.name in CHECKS, f"{stem}: str field {f.name} has no check in CHECKS"
-            kinds["choice"] += 1
+            for v in (default if tp == list[float] else [default]):
+                assert v in bounds, f"{stem}: the default {f.name}={default} lies outside {bounds}"
+            kinds["list" if tp == list[float] else "range"] += 1
+        elif tp in (str, list[str]):
+            check = f.metadata.get("check")
+            assert check is not None, f"{stem}: {f.name} has no check: use checked(default, check)"
+            assert check(default, project_root()) is None, f"{stem}: its check refuses the default {f.name}={default}"
+            kinds["list" if tp == list[str] else "choice"] += 1
         else:
             assert tp is bool, f"{stem}: {f.name}: {tp}"  # a bool has no range: its type is its check
             kinds["bool"] += 1
-    # numbers, choices, bools: 00 has 6, 4, 0; 01 has 13, 6, 1; 02 has 27, 4, 2 (inherited ones counted again)
-    assert kinds == {"range": 46, "choice": 14, "bool": 3}
+    # numbers, choices, bools, lists: 00 has 6, 4, 0, 0; 01 has 13, 4, 1, 2 (strategies, doubt_rates);
+    # 02 has 27, 4, 2, 0 (inherited ones counted again)
+    assert kinds == {"range": 46, "choice": 12, "bool": 3, "list": 2}
 
 
 def _outside(bounds, tp):
@@ -250,21 +316,24 @@ def _outside(bounds, tp):
     return tp(lo)
 
 
-OUT_OF_RANGE = [(stem, f.name, _outside(f.metadata["range"], tp), str(f.metadata["range"]))
-                for stem, f, tp in _fields() if tp in (int, float)]
+# a list[float] field's range holds for every item: `-p doubt_rates 0.4,-0.5` names item 1
+OUT_OF_RANGE = [(stem, f.name, _outside(f.metadata["range"], float if tp == list[float] else tp),
+                 str(f.metadata["range"]), tp == list[float])
+                for stem, f, tp in _fields() if tp in (int, float, list[float])]
 
 
-@pytest.mark.parametrize("stem,key,value,shown", OUT_OF_RANGE,
+@pytest.mark.parametrize("stem,key,value,shown,is_list", OUT_OF_RANGE,
                          ids=[f"{c[0][:2]}-{c[1]}={c[2]}" for c in OUT_OF_RANGE])
-def test_out_of_range_refused(stem, key, value, shown, monkeypatch):
+def test_out_of_range_refused(stem, key, value, shown, is_list, monkeypatch):
     # the checkout's own presets; the message names the key, the file, the value and the range
     monkeypatch.delenv("SCLAB_ROOT", raising=False)
     t0 = time.monotonic()
     with pytest.raises(ParamError) as err:
-        load_params(stem, "quick", {key: str(value)})
+        load_params(stem, "quick", {key: f"0.4,{value}" if is_list else str(value)})
     assert time.monotonic() - t0 < FAST_S
     msg = str(err.value)
-    for s in [f"-p {key}", f"params/{stem}/quick.yaml", f"key {key!r}", f"got {value!r}", shown]:
+    key_at = f"key {key!r} item 1" if is_list else f"key {key!r}"
+    for s in [f"-p {key}", f"params/{stem}/quick.yaml", key_at, f"got {value!r}", shown]:
         assert s in msg, (s, msg)
 
 
@@ -286,7 +355,7 @@ def test_range_ends_are_allowed(monkeypatch):
 
 def test_vllm_not_installed_refused(project, monkeypatch):
     # vllm missing (forced, so the test means the same on a GPU box): what to install, and the way out
-    monkeypatch.setattr(params_module, "_installed", lambda name: name != "vllm")
+    monkeypatch.setattr(checks_module, "installed", lambda name: name != "vllm")
     write_preset(project, "backend: vllm\n", name="gpu")
     t0 = time.monotonic()
     with pytest.raises(ParamError) as err:
@@ -299,7 +368,7 @@ def test_vllm_not_installed_refused(project, monkeypatch):
 
 
 def test_vllm_without_cuda_refused(project, monkeypatch):
-    monkeypatch.setattr(params_module, "_installed", lambda name: True)
+    monkeypatch.setattr(checks_module, "installed", lambda name: True)
     write_preset(project, "")
     # CUDA_VISIBLE_DEVICES="" hides every device: found without importing torch
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
@@ -308,17 +377,17 @@ def test_vllm_without_cuda_refused(project, monkeypatch):
                                          r"\(CUDA_VISIBLE_DEVICES='' hides every device\); pip install"):
         load_params("00_quickstart", "quick", {"backend": "vllm"})
     # torch sees no device
-    monkeypatch.setattr(params_module, "_cuda_devices", lambda: (0, "torch.cuda.device_count() is 0"))
+    monkeypatch.setattr(checks_module, "cuda_devices", lambda: (0, "torch.cuda.device_count() is 0"))
     with pytest.raises(ParamError, match=r"none is visible \(torch.cuda.device_count\(\) is 0\)"):
         load_params("00_quickstart", "quick", {"backend": "vllm"})
     # vllm and one device: accepted
-    monkeypatch.setattr(params_module, "_cuda_devices", lambda: (1, "torch.cuda.device_count() is 1"))
+    monkeypatch.setattr(checks_module, "cuda_devices", lambda: (1, "torch.cuda.device_count() is 1"))
     assert load_params("00_quickstart", "quick", {"backend": "vllm"}).backend == "vllm"
 
 
 def test_vllm_really_missing_here(project):
     # the real probe on this machine (a CPU box without vllm: the case of the issue)
-    if params_module._installed("vllm"):
+    if checks_module.installed("vllm"):
         pytest.skip("vllm is installed here")
     write_preset(project, "")
     with pytest.raises(ParamError, match="needs the vllm package, which is not installed here"):
@@ -328,9 +397,22 @@ def test_vllm_really_missing_here(project):
 
 
 def test_cli_params_shows_a_preset_it_cannot_run(project, monkeypatch, capsys):
-    monkeypatch.setattr(params_module, "_installed", lambda name: name != "vllm")
+    monkeypatch.setattr(checks_module, "installed", lambda name: name != "vllm")
     write_preset(project, "backend: vllm\nn_problems: 7\n", name="gpu")
     assert cli.main(["params", "00_quickstart", "--preset", "gpu"]) == 0
     out = capsys.readouterr().out
     assert "# not runnable here: key 'backend': backend 'vllm' needs the vllm package" in out
     assert "backend: vllm\n" in out and "n_problems: 7\n" in out
+
+
+def test_doctests():
+    # the examples in the loader's and the dataclass modules' docstrings
+    import doctest
+    import importlib
+
+    for name in ("sclab.runs.params", "sclab.runs.notebook_params", "sclab.runs.notebook_params.fields",
+                 "sclab.runs.notebook_params.checks", "sclab.runs.notebook_params.episode",
+                 "sclab.runs.notebook_params.quickstart", "sclab.runs.notebook_params.intrinsic",
+                 "sclab.runs.notebook_params.rl"):
+        result = doctest.testmod(importlib.import_module(name))
+        assert result.failed == 0 and result.attempted > 0, name

@@ -1,0 +1,26 @@
+"""The per-notebook parameter dataclasses, one module per notebook; each field declares its checks.
+
+A field's type, default (= the notebook's quick preset) and what it allows live together: a
+number declares its range (`ranged(default, lo, hi)`), a choice its check (`checked(default,
+check)`), a list its item type (`list[str]`, `list[float]`) and an item range or a check.
+`sclab.runs.params.load_params` reads them; a test fails if a field declares neither.
+
+    >>> from sclab.runs.notebook_params import NOTEBOOK_PARAMS
+    >>> sorted(NOTEBOOK_PARAMS), NOTEBOOK_PARAMS["01_intrinsic"]().strategies[:2]
+    (['00_quickstart', '01_intrinsic', '02_rl_correction'], ['retry', 'huang-review'])
+"""
+from .episode import EpisodeParams
+from .fields import Range, checked, field_default, field_range, ranged
+from .intrinsic import IntrinsicParams
+from .quickstart import QuickstartParams
+from .rl import RLParams
+
+# notebook stem -> its dataclass; a new notebook adds its module and one line here
+NOTEBOOK_PARAMS: dict[str, type] = {
+    "00_quickstart": QuickstartParams,
+    "01_intrinsic": IntrinsicParams,
+    "02_rl_correction": RLParams,
+}
+
+__all__ = ["NOTEBOOK_PARAMS", "EpisodeParams", "QuickstartParams", "IntrinsicParams", "RLParams", "Range",
+           "checked", "field_default", "field_range", "ranged"]
