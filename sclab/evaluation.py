@@ -2,7 +2,7 @@
 
 `Evaluations` holds what a comparison notebook needs of every method it trains (SCoRe, STaR,
 Pair-SFT, DPO, ...): two-attempt episodes on the same problems with the same strategy and
-sampling, their metrics with CIs (`sclab.diagnostics.evaluate_model`), the records and the
+sampling, their metrics with CIs (`sclab.probes.evaluate_model`), the records and the
 wall time, and one table over any subset of methods. `equal_budget` is SCoRe's inference-time
 comparison (arXiv 2409.12917, Fig. 1 right): K generations as K/2 two-attempt episodes with a
 majority vote over attempt 2, against K independent samples with a majority vote, each maj@k
@@ -24,7 +24,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from sclab.diagnostics import evaluate_model
+from sclab.probes import evaluate_model
 from sclab.metrics import maj_at_k
 from sclab.plots import ci_table
 

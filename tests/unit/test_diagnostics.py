@@ -40,14 +40,6 @@ PARALLEL = pd.DataFrame({"problem_id": ["P0", "P0", "P1", "P1", "P2", "P2", "P3"
                          "correct": [1, 0, 1, 1, 0, 0, 1, 0]}).astype({"correct": bool})
 
 
-def test_diagnostics_shim_reexports_the_new_homes():
-    import sclab.diagnostics as D
-
-    for name in D.__all__:
-        home = next(m for m in (PR, SA, ED) if hasattr(m, name))
-        assert getattr(D, name) is getattr(home, name), name
-
-
 # ----------------------------------------------------------------------------- keep / fix
 def test_keep_fix_by_hand():
     r = SA.keep_fix_rates(HAND)
