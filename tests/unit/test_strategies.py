@@ -8,10 +8,11 @@ import pytest
 
 import sclab.strategies as S
 import sclab.train.trl_glue as G
-from sclab.generate import Completion, SamplingParams
+from sclab.generate import SamplingParams
 from sclab.rollout import run_episodes
 from sclab.strategies import STRATEGIES, Attempt, get_strategy
 from sclab.tasks import Grade, Problem, Task
+from test_rollout_logic import Scripted  # the scripted generator the rollout tests use
 
 pytestmark = pytest.mark.unit
 
@@ -195,20 +196,6 @@ def test_critic_feedback_shows_the_critique_and_stands_without_one():
 
 
 # ---------------------------------------------------------------- episodes
-
-class Scripted:
-    """Answers each conversation with fn(conversation, sample); 3 tokens per completion."""
-
-    def __init__(self, fn):
-        self.fn, self.calls = fn, []
-
-    def generate(self, convs, params, desc="", sample_ids=None):
-        self.calls.append((desc, len(convs)))
-        ids = sample_ids or [None] * len(convs)
-        return [[Completion(text=self.fn(c, s if s is not None else i), token_ids=[1, 2, 3], logprob=-1.0, tokens=3,
-                            time=0.01, finish_reason="stop")
-                 for i in range(params.n)] for c, s in zip(convs, ids)]
-
 
 def users(hist, key):
     return [m["content"] for m in hist[key] if m["role"] == "user"]
