@@ -1,0 +1,34 @@
+"""Inference-time sharpening on one shared pool of samples (Huang, Block, Foster et al., arXiv 2412.01951).
+
+Sharpening says a model's own likelihood is a better verifier than its sampler: keeping its
+highest-likelihood answer concentrates mass on its mode, which helps where the mode is right and
+cannot help where it is wrong. Three modules, one concern each:
+
+- `pool`: n samples per problem drawn once (`Generator.generate`, cached) and rescored
+  teacher-forced at T = 1 (`Generator.score`): `self_reward` = log π_base(y|x) summed, and the
+  length-normalised `self_reward_mean` as an ablation; the greedy attempt; the toy problem
+  classes (`gold_path_kind`, `greedy_kind`);
+- `bon`: best-of-N by self-reward, computed exactly over the n samples (`pick_weights`), with
+  maj@k over random k-subsets, pass@k, greedy and the T = 1 mean, against generations and tokens,
+  with problem-bootstrap CIs, split by class (`curves`) and by the error kinds the picks carry
+  (`pick_kinds`);
+- `coverage`: C_cov = E[1/π_base(y*|x)] from the teacher-forced gold solution, and where
+  N ≪ 1/π(y*) (`undercovered`, `coverage_by_n`).
+
+    >>> from sclab.sharpening import pick_weights
+    >>> (pick_weights([-2.0, -1.0, -3.0, -1.5], 4) @ [1, 0, 0, 1]).item()  # N = n: the top reward, sample 1
+    0.0
+
+    >>> # samples = sample_pool(Generator("toy:arith"), task, problems, SamplingParams(n=16))
+    >>> # curves(samples, greedy_pool(gen, task, problems), classes=problem_classes(problems, task.world))
+"""
+from sclab.sharpening.bon import METHODS, REWARDS, curves, default_ns, per_problem, pick_kinds, pick_weights, picks
+from sclab.sharpening.coverage import coverage, coverage_by_n, gold_logprobs, p_in_sample, undercovered
+from sclab.sharpening.pool import (PATH_KINDS, REWARD_COLUMNS, gold_path_kind, greedy_kind, greedy_pool,
+                                   problem_classes, sample_pool)
+
+__all__ = [
+    "METHODS", "REWARDS", "curves", "default_ns", "per_problem", "pick_kinds", "pick_weights", "picks",
+    "coverage", "coverage_by_n", "gold_logprobs", "p_in_sample", "undercovered",
+    "PATH_KINDS", "REWARD_COLUMNS", "gold_path_kind", "greedy_kind", "greedy_pool", "problem_classes", "sample_pool",
+]
