@@ -115,7 +115,7 @@ def per_problem(samples: pd.DataFrame, Ns: Sequence[int] | None = None, greedy: 
     out = {}
     for i, (pid, g) in enumerate(groups):
         c, n = g["correct"].to_numpy(float), len(g)
-        v = {("T=1 mean", 1): c.mean()}
+        v = {("T=1 mean", 1): c.mean(), ("tokens", 1): float(g["tokens"].mean())}
         for N in Ns:
             for method, col in REWARDS.items():
                 v[(method, N)] = float(pick_weights(g[col].to_numpy(float), N) @ c)

@@ -89,10 +89,11 @@ def coverage(cov: pd.DataFrame, classes: pd.Series | dict | None = None, *, n_bo
         x = lp[mask]
         boot = _log_mean_inv(x[draws(len(x), n_boot, seed)], axis=1)
         log_c = _log_mean_inv(x)
-        lo, hi = np.exp(np.quantile(boot, [alpha / 2, 1 - alpha / 2]))
-        rows[name] = {"c_cov": float(np.exp(log_c)), "c_cov_lo": float(lo), "c_cov_hi": float(hi),
-                      "log_c_cov": float(log_c), "median_inv_prob": float(np.exp(-np.median(x))),
-                      "mean_logprob": float(x.mean()), "n_problems": int(mask.sum())}
+        with np.errstate(over="ignore"):   # past float range C_cov is inf; log_c_cov stays exact
+            lo, hi = np.exp(np.quantile(boot, [alpha / 2, 1 - alpha / 2]))
+            rows[name] = {"c_cov": float(np.exp(log_c)), "c_cov_lo": float(lo), "c_cov_hi": float(hi),
+                          "log_c_cov": float(log_c), "median_inv_prob": float(np.exp(-np.median(x))),
+                          "mean_logprob": float(x.mean()), "n_problems": int(mask.sum())}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
@@ -118,7 +119,9 @@ def undercovered(cov: pd.DataFrame, N: int, margin: float = 10.0) -> pd.DataFram
     if N < 1:
         raise ValueError(f"N must be >= 1 (got {N})")
     n_pi = N * np.exp(lp)
-    return pd.DataFrame({"problem_id": cov["problem_id"].to_numpy(), "inv_prob": np.exp(-lp), "n_times_prob": n_pi,
+    with np.errstate(over="ignore"):
+        inv = np.exp(-lp)
+    return pd.DataFrame({"problem_id": cov["problem_id"].to_numpy(), "inv_prob": inv, "n_times_prob": n_pi,
                          "p_in_sample": p_in_sample(lp, N), "undercovered": n_pi < 1.0 / margin})
 
 
