@@ -22,6 +22,7 @@ Findings (`sclab.runs.findings`) are checked separately: each must keep its dire
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -44,15 +45,29 @@ def _files(root: Path, stem: str) -> list[Path]:
     return sorted(p for p in files if p.is_file())
 
 
+def _content(path: Path) -> bytes:
+    """What of a file results depend on: a notebook's code cells (its prose and exercises cannot
+    change a result), any other file whole."""
+    data = path.read_bytes()
+    if path.suffix == ".ipynb":
+        try:
+            cells = json.loads(data)["cells"]
+        except (ValueError, KeyError, TypeError):
+            return data
+        code = ["".join(c.get("source", "")) for c in cells if c.get("cell_type") == "code"]
+        return json.dumps(code).encode()
+    return data
+
+
 def code_hash(stem: str, root: Path | None = None) -> str:
     """A 12-hex hash of everything a notebook's results depend on besides its parameters: every
-    file of the `sclab` package (source and shipped toy weights), the notebook and its params
-    files. Touching any of them makes `sclab run --all` / `make reproduce` run it again."""
+    file of the `sclab` package (source and shipped toy weights), the notebook's code cells and
+    its params files. Touching any of them makes `sclab run --all` / `make reproduce` run it again."""
     root = Path(root) if root is not None else project_root()
     h = hashlib.sha256()
     for path in _files(root, stem):
         h.update(path.relative_to(root).as_posix().encode() + b"\0")
-        h.update(hashlib.sha256(path.read_bytes()).digest())
+        h.update(hashlib.sha256(_content(path)).digest())
     return h.hexdigest()[:12]
 
 

@@ -58,6 +58,15 @@ def test_code_hash_covers_package_notebook_and_params(tmp_path):
     (root / "sclab" / "toy").mkdir()
     (root / "sclab" / "toy" / "w.safetensors").write_bytes(b"\0\1")  # shipped weights count too
     assert code_hash("00_x", root) != h
+    # a notebook's code cells count, its prose does not
+    nb = lambda md, code: json.dumps({"cells": [{"cell_type": "markdown", "source": [md]},
+                                                {"cell_type": "code", "source": [code], "outputs": []}]})
+    (root / "notebooks" / "00_x.ipynb").write_text(nb("# Exercises", "x = 1"))
+    h = code_hash("00_x", root)
+    (root / "notebooks" / "00_x.ipynb").write_text(nb("# Exercises, with hints", "x = 1"))
+    assert code_hash("00_x", root) == h
+    (root / "notebooks" / "00_x.ipynb").write_text(nb("# Exercises, with hints", "x = 2"))
+    assert code_hash("00_x", root) != h
 
 
 def finding(**kw) -> Finding:
