@@ -10,13 +10,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def run_quick(stem: str, out: Path, overrides: dict | None = None) -> Path:
     """Execute `stem` with the quick preset (and `-p KEY VALUE` overrides, for a shortened run);
-    returns its run directory (asserts success)."""
+    returns its run directory (asserts success): `quick`, or `quick+<hash>` for a run with overrides."""
+    from sclab.runs.execute import run_name
+
     cmd = [sys.executable, "-m", "sclab.cli", "run", stem, "--preset", "quick", "--outputs", str(out)]
     for key, value in (overrides or {}).items():
         cmd += ["-p", key, str(value)]
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1500, env=os.environ.copy())
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    return out / stem / "quick"
+    return out / stem / run_name("quick", {k: str(v) for k, v in (overrides or {}).items()})
 
 
 def metrics_of(run: Path) -> dict:
@@ -41,9 +43,10 @@ def recount(records) -> dict:
     b = records[records.turn == 2].set_index(["problem_id", "sample"]).sort_index()
     assert a.index.equals(b.index), "every episode has both attempts"
     r1, r2 = a.correct.astype(bool).to_numpy(), b.correct.astype(bool).to_numpy()
-    # the answer changed unless both attempts extracted the same answer: an extraction failure on
-    # either side counts as changed (sclab.metrics.answer_changed_rate's definition)
-    same = [not pd.isna(x) and not pd.isna(y) and str(x) == str(y) for x, y in zip(a.extracted, b.extracted)]
+    # the answer changed unless both attempts extracted the same answer or both failed to extract one
+    # (sclab.records.answer_changed's definition: a failure against an answer is a change)
+    same = [(pd.isna(x) and pd.isna(y)) or (not pd.isna(x) and not pd.isna(y) and str(x) == str(y))
+            for x, y in zip(a.extracted, b.extracted)]
     n = len(r1)
     # CL and CS as Yang et al. define them: per problem P_a = its Acc@t1, P_b = P(kept | right),
     # P_c = P(fixed | wrong); CL = Σ P_a·P_b / Σ P_a, CS = Σ (1 − P_a)·P_c / Σ (1 − P_a)
