@@ -38,19 +38,22 @@ class Verification:
     recorded: Path
     rerun: Path
     comparison: Comparison
-    findings: list[tuple[str, bool | None, bool | None]]   # (id, direction kept in recorded, in re-run)
+    findings: list[tuple[str, bool | None, bool | None]]   # (id, the paper's direction held in recorded, in re-run)
     notes: list[str]
 
     @property
     def ok(self) -> bool:
-        return self.comparison.ok and all(r is not False for _, _, r in self.findings)
+        """Reproduced: no metric beyond its tolerance, and every finding as the recorded run had it
+        (a paper claim the recorded run did not reproduce is not a failure of the re-run)."""
+        return self.comparison.ok and all(new == rec for _, rec, new in self.findings)
 
     def summary(self) -> str:
         c = self.comparison.counts()
-        kept = sum(1 for _, _, r in self.findings if r)
+        kept = sum(1 for _, rec, new in self.findings if new == rec)
+        held = sum(1 for _, _, new in self.findings if new)
         lines = [f"{self.stem} [{self.preset}]: {c['exact']} of {self.comparison.total} recorded metrics reproduced "
                  f"exactly, {c['within']} within tolerance, {c['differs']} differ, {c['missing']} missing; "
-                 f"findings: {kept} of {len(self.findings)} kept their direction"]
+                 f"findings: {kept} of {len(self.findings)} as recorded ({held} hold the paper's direction)"]
         lines += [f"  note: {n}" for n in self.notes]
         for key, a, b, tol in self.comparison.differs[:20]:
             t = f" (tolerance {tol:.3g})" if tol is not None else ""
@@ -60,9 +63,10 @@ class Verification:
         for key in self.comparison.missing[:10]:
             lines.append(f"  missing from the re-run: {key}")
         for fid, rec, new in self.findings:
-            if new is not True:
-                lines.append(f"  finding {fid}: direction {'lost' if new is False else 'not measurable'} in the re-run"
-                             + ("" if rec else " (nor held in the recorded run)"))
+            if new != rec:
+                lines.append(f"  finding {fid}: the paper's direction {'holds' if rec else 'does not hold'} in the "
+                             f"recorded run, {'holds' if new else 'does not hold' if new is False else 'is not measurable'} "
+                             "in the re-run")
         return "\n".join(lines)
 
 

@@ -125,7 +125,7 @@ def test_reproduce_runs_verifies_and_skips(project, capsys):
     out = capsys.readouterr().out
     assert "[1/1] 01_tiny [quick] ok in" in out
     assert ("01_tiny [quick]: 4 of 4 recorded metrics reproduced exactly, 0 within tolerance, 0 differ, "
-            "0 missing; findings: 1 of 1 kept their direction") in out
+            "0 missing; findings: 1 of 1 as recorded (1 hold the paper's direction)") in out
     rerun = project / "reproduced" / "01_tiny" / "quick"
     assert json.loads((rerun / "verify.json").read_text())["counts"]["exact"] == 4
     assert cli.main(["reproduce"]) == 0                 # a second time: the re-run is skipped
@@ -137,7 +137,7 @@ def test_reproduce_runs_verifies_and_skips(project, capsys):
     assert cli.main(["verify", "01_tiny"]) == 1
     out = capsys.readouterr().out
     assert "differs: acc: recorded 2, re-run -1 (tolerance 0.5)" in out
-    assert "finding a: direction lost in the re-run" in out
+    assert "finding a: the paper's direction holds in the recorded run, does not hold in the re-run" in out
     assert cli.main(["verify", "02_none"]) == 2         # no re-run: a clear refusal
     assert "no finished recorded run" in capsys.readouterr().err
 
@@ -147,6 +147,7 @@ def test_record_findings_refuses_unrecorded_metric(monkeypatch):
 
     rec = importlib.import_module("sclab.runs.record")
     monkeypatch.setattr(rec, "_MEMORY", {"acc": 0.5})
+    monkeypatch.setattr(rec, "_NOTED", False)  # the one-time note stays unprinted for other tests
     monkeypatch.delenv("SCLAB_RUN_DIR", raising=False)
     with pytest.raises(ValueError, match="no recorded metric 'delta'"):
         record_findings([finding()])
