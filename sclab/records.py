@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+
+from sclab.paths import atomic_write
 
 if TYPE_CHECKING:  # annotations only: records stay importable without the generation stack
     from sclab.generate import Completion
@@ -199,25 +200,9 @@ def to_jsonl(table: pd.DataFrame | Iterable[dict]) -> str:
 
 
 def write_jsonl(table: pd.DataFrame | Iterable[dict], path) -> Path:
-    """Write `table` to `path` as JSON lines, atomically (a temp file in the same folder, then
-    os.replace: a reader never sees half a file). Returns the path. `sclab.runs.save_records`
-    writes a run's `records.jsonl` with it (records sit above runs in the data flow, so the
-    few lines of `runs.record.atomic_write` are repeated here rather than imported)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = to_jsonl(table).encode("utf-8")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; records are meant to be shared
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write `table` to `path` as JSON lines, atomically (`sclab.paths.atomic_write`). Returns the
+    path. `sclab.runs.save_records` writes a run's `records.jsonl` with it."""
+    return atomic_write(Path(path), to_jsonl(table).encode("utf-8"))
 
 
 def read_jsonl(path) -> pd.DataFrame:

@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from sclab.paths import atomic_write  # noqa: F401  (runs write through it; re-exported)
+
 _MEMORY: dict[str, Any] = {}
 _NOTED = False
 
@@ -54,24 +56,6 @@ def to_jsonable(value: Any) -> Any:
     if hasattr(value, "item"):
         return to_jsonable(value.item())
     raise TypeError(f"cannot record a {type(value).__name__}: {value!r} is not JSON-serialisable")
-
-
-def atomic_write(path: Path, data: str | bytes) -> Path:
-    """Write `data` to `path` through a temp file in the same folder and os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; results are meant to be shared
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def read_metrics(directory: Path) -> dict[str, Any]:
