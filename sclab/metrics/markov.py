@@ -151,7 +151,8 @@ def chain_counts(df: pd.DataFrame, turns: Sequence[int] | None = None) -> pd.Dat
 
 def transition_rates(df: pd.DataFrame, classes: pd.Series | dict | None = None, turns: Sequence[int] | None = None,
                      *, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> pd.DataFrame:
-    """p_IC, p_CI, the stationary accuracy, Acc_0 and the last turn's accuracy, pooled over the
+    """p_IC, p_CI, the stationary accuracy, Acc_0, the last turn's accuracy and `gap` (the last
+    turn's accuracy minus the stationary one: ~0 once the chain has mixed), pooled over the
     rounds and the problems of each class ("all", and each class of `classes`: problem_id -> class),
     each with `_lo`/`_hi` from a problem bootstrap; plus n_problems and n_transitions (index: class).
 
@@ -180,8 +181,9 @@ def transition_rates(df: pd.DataFrame, classes: pd.Series | dict | None = None, 
         np.add.at(w[1:], (np.repeat(np.arange(n_boot), P), draws(P, n_boot, seed).ravel()), 1.0)
         s = {k: w @ c[k].to_numpy() for k in c.columns}
         p_ic, p_ci = ratio(s["w2r"], s["from_wrong"]), ratio(s["r2w"], s["from_right"])
-        vals = {"p_ic": p_ic, "p_ci": p_ci, "stationary": ratio(p_ic, p_ic + p_ci),
-                "acc0": s["c0"] / s["n0"], "acc_last": s["c_last"] / s["n0"]}
+        stat, acc_last = ratio(p_ic, p_ic + p_ci), s["c_last"] / s["n0"]
+        vals = {"p_ic": p_ic, "p_ci": p_ci, "stationary": stat, "acc0": s["c0"] / s["n0"], "acc_last": acc_last,
+                "gap": acc_last - stat}   # measured minus predicted, paired over the same resamples
         row = {"n_problems": P, "n_transitions": int(c["from_wrong"].sum() + c["from_right"].sum())}
         for k, v in vals.items():
             row[k] = round(float(v[0]), 12)

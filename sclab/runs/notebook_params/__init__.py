@@ -7,20 +7,22 @@ check)`), a list its item type (`list[str]`, `list[float]`) and an item range or
 
     >>> from sclab.runs.notebook_params import NOTEBOOK_PARAMS
     >>> sorted(NOTEBOOK_PARAMS), NOTEBOOK_PARAMS["01_intrinsic"]().strategies[:2]
-    (['00_quickstart', '01_intrinsic', '02_rl_correction'], ['retry', 'huang-review'])
+    (['00_quickstart', '01_intrinsic', '02_rl_correction', '03_sharpening'], ['retry', 'huang-review'])
 """
 from .episode import EpisodeParams
 from .fields import Range, checked, field_default, field_range, ranged
 from .intrinsic import IntrinsicParams
 from .quickstart import QuickstartParams
 from .rl import RLParams
+from .sharpening import SharpeningParams
 
 # notebook stem -> its dataclass; a new notebook adds its module and one line here
 NOTEBOOK_PARAMS: dict[str, type] = {
     "00_quickstart": QuickstartParams,
     "01_intrinsic": IntrinsicParams,
     "02_rl_correction": RLParams,
+    "03_sharpening": SharpeningParams,
 }
 
-__all__ = ["NOTEBOOK_PARAMS", "EpisodeParams", "QuickstartParams", "IntrinsicParams", "RLParams", "Range",
+__all__ = ["NOTEBOOK_PARAMS", "EpisodeParams", "QuickstartParams", "IntrinsicParams", "RLParams", "SharpeningParams", "Range",
            "checked", "field_default", "field_range", "ranged"]
