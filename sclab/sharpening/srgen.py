@@ -402,7 +402,8 @@ def srgen_steps(task, problems: Sequence, results: Sequence[dict], tokenizer) ->
             rows.append(dict(problem_id=p.id, sample=res["sample"], step=t, role=role, entry_kind=kind,
                              expected=expected, token=tok, plain_token=pl, plain_wrong=wrong(pl),
                              srgen_wrong=wrong(tok), plain_error=err, entropy=res["entropies"][t],
-                             threshold=res["thresholds"][t], triggered=t in after, changed=tok != pl, entropy_after=after.get(t, math.nan)))
+                             threshold=res["thresholds"][t], triggered=t in after, changed=tok != pl,
+                             entropy_after=after.get(t, math.nan)))
     return pd.DataFrame(rows)
 
 
