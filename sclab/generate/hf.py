@@ -26,6 +26,28 @@ from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 from sclab.generate import Completion, SamplingParams, Scored, encode_conversation
 
 
+def row_uniforms(seed: int, steps: int) -> torch.Tensor:
+    """The uniforms one row draws its tokens with, one per step: a function of its seed only."""
+    return torch.rand(steps, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).float()
+
+
+def pick_tokens(scores: torch.Tensor, u: torch.Tensor, temperature: float, top_p: float) -> torch.Tensor:
+    """The token each row draws from softmax(scores / T) (top-p truncated) by inverse CDF at its
+    uniform `u` (batch,); the argmax at T = 0. Shared by `RowSampler` and `sclab.sharpening.srgen`,
+    so that a corrected and an uncorrected distribution at one step read the same draw."""
+    scores = scores.float()
+    if temperature == 0:
+        return scores.argmax(dim=-1)
+    probs = torch.softmax(scores / temperature, dim=-1)
+    if top_p < 1.0:
+        sp, si = probs.sort(dim=-1, descending=True)
+        keep = (sp.cumsum(-1) - sp) < top_p  # smallest set with mass >= top_p
+        probs = torch.zeros_like(probs).scatter_(-1, si, sp * keep)
+    cdf = probs.cumsum(dim=-1)
+    v = u.to(cdf.device).unsqueeze(-1) * cdf[:, -1:]
+    return torch.searchsorted(cdf, v).squeeze(-1).clamp_(max=scores.shape[-1] - 1)
+
+
 class RowSampler(LogitsProcessor):
     def __init__(self, uniforms: torch.Tensor, temperature: float, top_p: float):
         self.u = uniforms  # (batch, max_new_tokens) in [0, 1)
@@ -36,17 +58,7 @@ class RowSampler(LogitsProcessor):
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         scores = scores.float()
         logp = torch.log_softmax(scores, dim=-1)
-        if self.temperature == 0:
-            tok = scores.argmax(dim=-1)
-        else:
-            probs = torch.softmax(scores / self.temperature, dim=-1)
-            if self.top_p < 1.0:
-                sp, si = probs.sort(dim=-1, descending=True)
-                keep = (sp.cumsum(-1) - sp) < self.top_p  # smallest set with mass >= top_p
-                probs = torch.zeros_like(probs).scatter_(-1, si, sp * keep)
-            cdf = probs.cumsum(dim=-1)
-            u = self.u[:, self.step].to(cdf.device).unsqueeze(-1) * cdf[:, -1:]
-            tok = torch.searchsorted(cdf, u).squeeze(-1).clamp_(max=scores.shape[-1] - 1)
+        tok = pick_tokens(scores, self.u[:, self.step], self.temperature, self.top_p)
         self.chosen_logprobs.append(logp.gather(-1, tok.unsqueeze(-1)).squeeze(-1))
         self.step += 1
         out = torch.full_like(scores, float("-inf"))
@@ -97,8 +109,7 @@ class HFBackend:
             for r, j in enumerate(idx):  # left padding
                 ids[r, width - len(prompts[j]):] = torch.tensor(prompts[j])
                 mask[r, width - len(prompts[j]):] = 1
-            u = torch.stack([torch.rand(params.max_new_tokens, generator=torch.Generator().manual_seed(reqs[j][1]),
-                                        dtype=torch.float64).float() for j in idx])
+            u = torch.stack([row_uniforms(reqs[j][1], params.max_new_tokens) for j in idx])
             sampler = RowSampler(u, params.temperature, params.top_p)
             cfg = GenerationConfig(do_sample=False, max_new_tokens=params.max_new_tokens,
                                    eos_token_id=self.eos_ids, pad_token_id=pad)

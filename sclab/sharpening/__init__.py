@@ -2,7 +2,7 @@
 
 Sharpening says a model's own likelihood is a better verifier than its sampler: keeping its
 highest-likelihood answer concentrates mass on its mode, which helps where the mode is right and
-cannot help where it is wrong. Three modules, one concern each:
+cannot help where it is wrong. Four modules, one concern each:
 
 - `pool`: n samples per problem drawn once (`Generator.generate`, cached) and rescored
   teacher-forced at T = 1 (`Generator.score`): `self_reward` = log π_base(y|x) summed, and the
@@ -13,7 +13,12 @@ cannot help where it is wrong. Three modules, one concern each:
   with problem-bootstrap CIs, split by class (`curves`) and by the error kinds the picks carry
   (`pick_kinds`);
 - `coverage`: C_cov = E[1/π_base(y*|x)] from the teacher-forced gold solution, and where
-  N ≪ 1/π(y*) (`undercovered`, `coverage_by_n`).
+  N ≪ 1/π(y*) (`undercovered`, `coverage_by_n`);
+- `srgen`: SRGen (arXiv 2510.02919), sharpening inside one sample: where a token's entropy jumps
+  above its recent window, a vector added to the last hidden state is optimised (context CE +
+  entropy) before the token is drawn, with the uncorrected token under the same draw kept beside
+  it (`srgen_generate`); on the toy, where it fires and what it fixes (`srgen_steps`,
+  `trigger_stats`, `srgen_accuracy`).
 
     >>> from sclab.sharpening import pick_weights
     >>> (pick_weights([-2.0, -1.0, -3.0, -1.5], 4) @ [1, 0, 0, 1]).item()  # N = n: the top reward, sample 1
@@ -26,9 +31,13 @@ from sclab.sharpening.bon import METHODS, REWARDS, curves, default_ns, per_probl
 from sclab.sharpening.coverage import coverage, coverage_by_n, gold_logprobs, p_in_sample, undercovered
 from sclab.sharpening.pool import (PATH_KINDS, REWARD_COLUMNS, gold_path_kind, greedy_kind, greedy_pool,
                                    problem_classes, sample_pool)
+from sclab.sharpening.srgen import (srgen_accuracy, srgen_completion, srgen_generate, srgen_records, srgen_steps,
+                                    toy_next_token, trigger_positions, trigger_stats, trigger_threshold)
 
 __all__ = [
     "METHODS", "REWARDS", "curves", "default_ns", "per_problem", "pick_kinds", "pick_weights", "picks",
     "coverage", "coverage_by_n", "gold_logprobs", "p_in_sample", "undercovered",
     "PATH_KINDS", "REWARD_COLUMNS", "gold_path_kind", "greedy_kind", "greedy_pool", "problem_classes", "sample_pool",
+    "srgen_accuracy", "srgen_completion", "srgen_generate", "srgen_records", "srgen_steps", "toy_next_token",
+    "trigger_positions", "trigger_stats", "trigger_threshold",
 ]
