@@ -2,7 +2,7 @@
 
 Sharpening says a model's own likelihood is a better verifier than its sampler: keeping its
 highest-likelihood answer concentrates mass on its mode, which helps where the mode is right and
-cannot help where it is wrong. Three modules, one concern each:
+cannot help where it is wrong. Four modules, one concern each:
 
 - `pool`: n samples per problem drawn once (`Generator.generate`, cached) and rescored
   teacher-forced at T = 1 (`Generator.score`): `self_reward` = log π_base(y|x) summed, and the
@@ -12,6 +12,9 @@ cannot help where it is wrong. Three modules, one concern each:
   maj@k over random k-subsets, pass@k, greedy and the T = 1 mean, against generations and tokens,
   with problem-bootstrap CIs, split by class (`curves`) and by the error kinds the picks carry
   (`pick_kinds`);
+- `search`: step-level search, a beam over solution lines scored by self-reward alone (the toy
+  analogue of AlphaLLM's step search, arXiv 2404.12253, without its critics), its steps growing
+  IDS-style (arXiv 2502.05449), against best-of-N at equal generated tokens (`search_curves`);
 - `coverage`: C_cov = E[1/π_base(y*|x)] from the teacher-forced gold solution, and where
   N ≪ 1/π(y*) (`undercovered`, `coverage_by_n`).
 
@@ -26,9 +29,14 @@ from sclab.sharpening.bon import METHODS, REWARDS, curves, default_ns, per_probl
 from sclab.sharpening.coverage import coverage, coverage_by_n, gold_logprobs, p_in_sample, undercovered
 from sclab.sharpening.pool import (PATH_KINDS, REWARD_COLUMNS, gold_path_kind, greedy_kind, greedy_pool,
                                    problem_classes, sample_pool)
+from sclab.sharpening.search import (SEARCH_COLUMNS, Found, Hyp, Searched, beam_search, dedupe, delimiter_counts,
+                                     equal_token_bon, line_beam, prune, search_curves, search_records, segment_lines,
+                                     settled)
 
 __all__ = [
     "METHODS", "REWARDS", "curves", "default_ns", "per_problem", "pick_kinds", "pick_weights", "picks",
     "coverage", "coverage_by_n", "gold_logprobs", "p_in_sample", "undercovered",
     "PATH_KINDS", "REWARD_COLUMNS", "gold_path_kind", "greedy_kind", "greedy_pool", "problem_classes", "sample_pool",
+    "SEARCH_COLUMNS", "Found", "Hyp", "Searched", "beam_search", "dedupe", "delimiter_counts", "equal_token_bon",
+    "line_beam", "prune", "search_curves", "search_records", "segment_lines", "settled",
 ]
