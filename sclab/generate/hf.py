@@ -100,7 +100,8 @@ class HFBackend:
         in runs of m with one conversation (m samples of one prefix): each run's prompt is
         prefilled once and its KV cache repeated m times, the samples unchanged."""
         if not isinstance(share, int) or share < 1 or len(reqs) % share:
-            raise ValueError(f"generate_rows(share=...) must be an int >= 1 dividing the {len(reqs)} requests, got {share!r}")
+            raise ValueError(f"generate_rows(share=...) must be an int >= 1 dividing the {len(reqs)} requests, "
+                             f"got {share!r}")
         prompts = [self.encode(conv) for conv, _ in reqs]
         if any(prompts[j] != prompts[j - j % share] for j in range(len(reqs))):
             raise ValueError(f"generate_rows(share={share}): each run of {share} requests must share one conversation")

@@ -291,7 +291,8 @@ def line_beam(model, tokenizer, conversations: Sequence, *, beam: int = 4, expan
 
 def search_records(generator: Generator, task: Task, problems: Sequence[Problem], *, beam: int = 4, expand: int = 4,
                    temperature: float = 1.0, step_stop: str = ";", step_lines: int = 1, step_growth: float = 1.0,
-                   max_steps: int = 64, max_new_tokens: int = 256, seed: int = 0, progress: bool = True) -> pd.DataFrame:
+                   max_steps: int = 64, max_new_tokens: int = 256, seed: int = 0,
+                   progress: bool = True) -> pd.DataFrame:
     """`line_beam`'s answers to `problems` (turn 1, as `first_turn` asks) as graded, labelled
     records (strategy "line-beam"), with `sample_pool`'s reward columns (the self-reward is the
     search's total) and `SEARCH_COLUMNS`: the beam settings, `generated_tokens` (the compute),
@@ -299,7 +300,8 @@ def search_records(generator: Generator, task: Task, problems: Sequence[Problem]
     if not problems:
         raise ValueError("search_records: no problems given")
     if generator.backend_name != "hf":
-        raise ValueError(f"search_records needs the hf backend (a step-by-step sampler), not {generator.backend_name!r}")
+        raise ValueError(f"search_records needs the hf backend (a step-by-step sampler), "
+                         f"not {generator.backend_name!r}")
     convs = [first_turn(p, task) for p in problems]
     found = line_beam(generator.model, generator.tokenizer, convs, beam=beam, expand=expand, temperature=temperature,
                       step_stop=step_stop, step_lines=step_lines, step_growth=step_growth, max_steps=max_steps,
@@ -311,7 +313,8 @@ def search_records(generator: Generator, task: Task, problems: Sequence[Problem]
         r = records.row(p, 0, 1, "line-beam", "intrinsic", comp, task.grade(p, comp.text), task=task)
         r.update(self_reward=comp.logprob, self_reward_mean=comp.logprob / max(comp.tokens, 1),
                  reward_tokens=comp.tokens, temperature=temperature, beam=beam, expand=expand,
-                 step_lines=step_lines, step_growth=step_growth, generated_tokens=f.generated_tokens, search_steps=f.steps, pruned=f.pruned)
+                 step_lines=step_lines, step_growth=step_growth, generated_tokens=f.generated_tokens,
+                 search_steps=f.steps, pruned=f.pruned)
         rows.append(r)
     return pd.DataFrame(rows, columns=COLUMNS + list(task.label_columns) + REWARD_COLUMNS + ["temperature"]
                         + SEARCH_COLUMNS)
@@ -337,7 +340,8 @@ def equal_token_bon(pool: pd.DataFrame, search: pd.DataFrame) -> pd.DataFrame:
     out = {}
     for pid, spent in zip(search["problem_id"], search["generated_tokens"]):
         if pid not in groups:
-            raise ValueError(f"equal_token_bon: the pool has no samples of problem {pid!r} (sample_pool on the same problems)")
+            raise ValueError(f"equal_token_bon: the pool has no samples of problem {pid!r} "
+                             f"(sample_pool on the same problems)")
         g = groups[pid]
         per = float(g["tokens"].mean())
         want = int(round(spent / per))
@@ -369,7 +373,8 @@ def search_curves(pool: pd.DataFrame, greedy: pd.DataFrame, searches: dict[str, 
         s = s[s["turn"] == 1].set_index("problem_id")
         missing = pd.Index(pids).difference(s.index)
         if len(missing):
-            raise ValueError(f"search {label!r} has no record of problem {missing[0]!r} (run it on the pool's problems)")
+            raise ValueError(f"search {label!r} has no record of problem {missing[0]!r} "
+                             f"(run it on the pool's problems)")
         s = s.loc[pids]
         bon = equal_token_bon(pool, s.reset_index()).loc[pids]
         c = s["correct"].to_numpy(float)

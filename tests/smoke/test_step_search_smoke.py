@@ -37,7 +37,8 @@ def test_beam_one_expand_one_at_t0_is_greedy_decoding(toy, toy_generator):
             assert f.self_reward == pytest.approx(g.logprob, abs=TOL)
             assert f.generated_tokens == g.tokens and f.pruned == 0 and f.completion.finish_reason == "stop"
             lines = g.text.count(";") + 1   # the answer `> r` ends on EOS: one step more than the lines
-            assert f.steps == next(k for k in range(1, 20) if sum(segment_lines(i, 1, growth) for i in range(k)) >= lines)
+            covered = [sum(segment_lines(i, 1, growth) for i in range(k)) for k in range(1, 20)]
+            assert f.steps == next(k for k, c in enumerate(covered, 1) if c >= lines)
 
 
 def test_the_self_reward_is_an_independent_forward_pass(toy, toy_generator):
@@ -99,7 +100,8 @@ def test_an_unpruned_beam_never_finds_less_than_a_narrower_one(toy):
 
 def test_search_records_and_the_equal_token_table(toy_generator):
     recs = search_records(toy_generator, TASK, PROBS, beam=2, expand=2, max_new_tokens=MAX_NEW, progress=False)
-    assert len(recs) == len(PROBS) and set(SEARCH_COLUMNS) <= set(recs.columns) and (recs["strategy"] == "line-beam").all()
+    assert len(recs) == len(PROBS) and set(SEARCH_COLUMNS) <= set(recs.columns)
+    assert (recs["strategy"] == "line-beam").all()
     assert recs["correct"].tolist() == [TASK.grade(p, t).correct for p, t in zip(PROBS, recs["response"])]
     assert (recs["generated_tokens"] >= recs["tokens"]).all()   # the answer's own tokens were generated too
     pool = sample_pool(toy_generator, TASK, PROBS, SamplingParams(n=8, max_new_tokens=MAX_NEW, seed=1))

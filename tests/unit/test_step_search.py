@@ -212,10 +212,12 @@ def toy_tables(P=8, n=6, seed=0):
     for p in range(P):
         tok = int(rng.integers(8, 12))
         for s in range(n):
-            pool.append({"problem_id": f"p{p}", "sample": s, "turn": 1, "tokens": tok, "correct": bool(rng.random() < .5),
-                         "extracted": str(int(rng.integers(0, 3))), "self_reward": float(rng.normal()),
+            pool.append({"problem_id": f"p{p}", "sample": s, "turn": 1, "tokens": tok,
+                         "correct": bool(rng.random() < .5), "extracted": str(int(rng.integers(0, 3))),
+                         "self_reward": float(rng.normal()),
                          "self_reward_mean": float(rng.normal())})
-        greedy.append({"problem_id": f"p{p}", "sample": 0, "turn": 1, "tokens": tok, "correct": bool(rng.random() < .5)})
+        greedy.append({"problem_id": f"p{p}", "sample": 0, "turn": 1, "tokens": tok,
+                       "correct": bool(rng.random() < .5)})
         search.append({"problem_id": f"p{p}", "sample": 0, "turn": 1, "correct": bool(rng.random() < .5),
                        "generated_tokens": int(rng.integers(5, 9 * tok)), "self_reward": float(rng.normal())})
     return pd.DataFrame(pool), pd.DataFrame(greedy), pd.DataFrame(search)
