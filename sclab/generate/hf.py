@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 
 import torch
-from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
+from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
 from sclab.generate import Completion, SamplingParams, Scored, encode_conversation
 
@@ -66,6 +66,17 @@ class RowSampler(LogitsProcessor):
         return out
 
 
+class DelimiterStop(StoppingCriteria):
+    """Ends each row once the tokens it generated (from position `start` on) hold `need`
+    delimiters; `counts[t]` is how many a token's text holds. Stateless: it recounts the row."""
+
+    def __init__(self, counts: torch.Tensor, need: int, start: int):
+        self.counts, self.need, self.start = counts, need, start
+
+    def __call__(self, input_ids: torch.Tensor, scores, **kwargs) -> torch.Tensor:
+        return self.counts.to(input_ids.device)[input_ids[:, self.start:]].sum(-1) >= self.need
+
+
 def eos_ids(model, tokenizer) -> list[int]:
     """The tokens that end a turn: the generation config's EOS ids, plus the tokenizer's EOS."""
     eos = model.generation_config.eos_token_id
@@ -91,9 +102,23 @@ class HFBackend:
         return encode_conversation(self.tokenizer, conversation)
 
     @torch.no_grad()
-    def generate_rows(self, reqs, params: SamplingParams, progress: bool = True, desc: str = "generating"):
+    def generate_rows(self, reqs, params: SamplingParams, progress: bool = True, desc: str = "generating",
+                      delimiters: tuple[torch.Tensor, int] | None = None, share: int = 1):
+        """One Completion per (conversation, seed).
+
+        `delimiters` = (counts, k) also ends a row on the token that brings its delimiters to k
+        (`counts[token id]`: how many that token's text holds; `sclab.sharpening.search` ends a
+        step after k solution lines); it ends "stop", like EOS. `share` = m says the requests come
+        in runs of m with one conversation (m samples of one prefix): each run's prompt is
+        prefilled once and its KV cache repeated m times, the samples unchanged."""
+        if not isinstance(share, int) or share < 1 or len(reqs) % share:
+            raise ValueError(f"generate_rows(share=...) must be an int >= 1 dividing the {len(reqs)} requests, "
+                             f"got {share!r}")
         prompts = [self.encode(conv) for conv, _ in reqs]
-        order = sorted(range(len(reqs)), key=lambda j: -len(prompts[j]))  # length-sorted batches
+        if any(prompts[j] != prompts[j - j % share] for j in range(len(reqs))):
+            raise ValueError(f"generate_rows(share={share}): each run of {share} requests must share one conversation")
+        runs = sorted(range(len(reqs) // share), key=lambda g: -len(prompts[g * share]))  # length-sorted batches
+        order = [g * share + k for g in runs for k in range(share)]
         out: list[Completion | None] = [None] * len(reqs)
         bar = None
         if progress:
@@ -101,27 +126,40 @@ class HFBackend:
             bar = tqdm(total=len(reqs), desc=desc, unit="sample")
         pad = self.tokenizer.pad_token_id
         device = self.model.device
-        for b0 in range(0, len(order), self.batch_size):
-            idx = order[b0:b0 + self.batch_size]
+        step = max(1, self.batch_size // share) * share
+        for b0 in range(0, len(order), step):
+            idx = order[b0:b0 + step]
             width = max(len(prompts[j]) for j in idx)
             ids = torch.full((len(idx), width), pad, dtype=torch.long)
             mask = torch.zeros((len(idx), width), dtype=torch.long)
             for r, j in enumerate(idx):  # left padding
                 ids[r, width - len(prompts[j]):] = torch.tensor(prompts[j])
                 mask[r, width - len(prompts[j]):] = 1
+            t0 = time.time()
+            cache = None
+            if share > 1 and min(len(prompts[j]) for j in idx) > 1:  # prefill all but the last token once per run
+                pos = (mask[::share, :-1].cumsum(-1) - 1).clamp_(min=0)
+                cache = self.model(input_ids=ids[::share, :-1].to(device), attention_mask=mask[::share, :-1].to(device),
+                                   position_ids=pos.to(device), use_cache=True, logits_to_keep=1).past_key_values
+                cache.batch_repeat_interleave(share)
             u = torch.stack([row_uniforms(reqs[j][1], params.max_new_tokens) for j in idx])
             sampler = RowSampler(u, params.temperature, params.top_p)
             cfg = GenerationConfig(do_sample=False, max_new_tokens=params.max_new_tokens,
                                    eos_token_id=self.eos_ids, pad_token_id=pad)
-            t0 = time.time()
+            stopping = StoppingCriteriaList([DelimiterStop(delimiters[0], delimiters[1], width)] if delimiters else [])
             seqs = self.model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
-                                       generation_config=cfg, logits_processor=LogitsProcessorList([sampler]))
+                                       generation_config=cfg, logits_processor=LogitsProcessorList([sampler]),
+                                       stopping_criteria=stopping, past_key_values=cache)
             dt = (time.time() - t0) / len(idx)
             new = seqs[:, width:].cpu()
             lps = torch.stack(sampler.chosen_logprobs, dim=1).cpu() if sampler.chosen_logprobs else None
             for r, j in enumerate(idx):
                 toks = new[r].tolist()
                 end = next((k for k, t in enumerate(toks) if t in self.eos_ids), None)
+                if delimiters:  # rows end on their k-th delimiter (the tokens after it are padding)
+                    hit = (delimiters[0][torch.tensor(toks, dtype=torch.long)].cumsum(0) >= delimiters[1]).nonzero()
+                    if len(hit) and (end is None or int(hit[0]) < end):
+                        end = int(hit[0])
                 n_tok = len(toks) if end is None else end + 1
                 toks = toks[:n_tok]
                 tlp = lps[r, :n_tok].tolist() if lps is not None else []

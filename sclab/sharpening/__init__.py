@@ -2,7 +2,7 @@
 
 Sharpening says a model's own likelihood is a better verifier than its sampler: keeping its
 highest-likelihood answer concentrates mass on its mode, which helps where the mode is right and
-cannot help where it is wrong. Four modules, one concern each:
+cannot help where it is wrong. Five modules, one concern each:
 
 - `pool`: n samples per problem drawn once (`Generator.generate`, cached) and rescored
   teacher-forced at T = 1 (`Generator.score`): `self_reward` = log π_base(y|x) summed, and the
@@ -12,6 +12,9 @@ cannot help where it is wrong. Four modules, one concern each:
   maj@k over random k-subsets, pass@k, greedy and the T = 1 mean, against generations and tokens,
   with problem-bootstrap CIs, split by class (`curves`) and by the error kinds the picks carry
   (`pick_kinds`);
+- `search`: step-level search, a beam over solution lines scored by self-reward alone (the toy
+  analogue of AlphaLLM's step search, arXiv 2404.12253, without its critics), its steps growing
+  IDS-style (arXiv 2502.05449), against best-of-N at equal generated tokens (`search_curves`);
 - `coverage`: C_cov = E[1/π_base(y*|x)] from the teacher-forced gold solution, and where
   N ≪ 1/π(y*) (`undercovered`, `coverage_by_n`);
 - `srgen`: SRGen (arXiv 2510.02919), sharpening inside one sample: where a token's entropy jumps
@@ -33,6 +36,9 @@ from sclab.sharpening.pool import (PATH_KINDS, REWARD_COLUMNS, gold_path_kind, g
                                    problem_classes, sample_pool)
 from sclab.sharpening.srgen import (srgen_accuracy, srgen_completion, srgen_generate, srgen_records, srgen_steps,
                                     toy_next_token, trigger_positions, trigger_stats, trigger_threshold)
+from sclab.sharpening.search import (SEARCH_COLUMNS, Found, Hyp, Searched, beam_search, dedupe, delimiter_counts,
+                                     equal_token_bon, line_beam, prune, search_curves, search_records, segment_lines,
+                                     settled)
 
 __all__ = [
     "METHODS", "REWARDS", "curves", "default_ns", "per_problem", "pick_kinds", "pick_weights", "picks",
@@ -40,4 +46,6 @@ __all__ = [
     "PATH_KINDS", "REWARD_COLUMNS", "gold_path_kind", "greedy_kind", "greedy_pool", "problem_classes", "sample_pool",
     "srgen_accuracy", "srgen_completion", "srgen_generate", "srgen_records", "srgen_steps", "toy_next_token",
     "trigger_positions", "trigger_stats", "trigger_threshold",
+    "SEARCH_COLUMNS", "Found", "Hyp", "Searched", "beam_search", "dedupe", "delimiter_counts", "equal_token_bon",
+    "line_beam", "prune", "search_curves", "search_records", "segment_lines", "settled",
 ]
