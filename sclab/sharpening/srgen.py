@@ -57,6 +57,7 @@ import numpy as np
 import pandas as pd
 
 CE_CONTEXTS = ("all", "completion")
+CORRECTIONS = ("vector", "argmax")   # SRGen's δ, or the control: the mode at the trigger
 ROLES = ("input", "op", "=", "result", ";", ">", "final", "eos", "off-format")   # toy_next_token's
 
 
@@ -150,7 +151,7 @@ def _reflect(head, ctx, labels, steps: int, lr: float, lam: float, temperature: 
 def srgen_generate(model, tokenizer, conversations: Sequence, *, k: float = 2.0, window: int = 10,
                    min_history: int | None = None, min_std: float = 0.0, min_threshold: float = 0.0,
                    max_triggers: int | None = 5, steps: int = 3, lr: float = 0.01, lam: float = 0.05,
-                   ce: str = "all", temperature: float = 1.0, top_p: float = 1.0, max_new_tokens: int = 256,
+                   ce: str = "all", correction: str = "vector", temperature: float = 1.0, top_p: float = 1.0, max_new_tokens: int = 256,
                    n: int = 1, seed: int = 0, batch_size: int = 64, progress: bool = True) -> list[dict]:
     """SRGen samples of every conversation (`n` each, conversation-major), drawn with the uniforms
     `Generator.generate` draws for the same seed and sample index (`row_seed`, `row_uniforms`).
@@ -161,7 +162,11 @@ def srgen_generate(model, tokenizer, conversations: Sequence, *, k: float = 2.0,
     thresholds (inf: not armed), plain_tokens (the token the uncorrected distribution gives with
     the same uniform); triggers (the steps that reflected) and reflections (per trigger: step,
     entropy, entropy_after, loss_before, loss_after, delta_norm, token, plain_token).
-    T = 0 is greedy decoding, with entropies at T = 1."""
+    T = 0 is greedy decoding, with entropies at T = 1.
+
+    correction="argmax" is a control, not SRGen: at the same triggers it takes the uncorrected
+    distribution's most likely token and optimises nothing, which tells how much of a gain a
+    sharper pick at uncertain tokens alone would give (the reflections then report δ = 0)."""
     import torch
     from transformers import DynamicCache
 
@@ -175,6 +180,8 @@ def srgen_generate(model, tokenizer, conversations: Sequence, *, k: float = 2.0,
         raise ValueError(f"lr must be > 0, got {lr!r}")
     if not 0 <= lam <= 1:
         raise ValueError(f"lam must be in [0, 1] (the entropy term's weight), got {lam!r}")
+    if correction not in CORRECTIONS:
+        raise ValueError(f"correction must be one of {', '.join(CORRECTIONS)}, got {correction!r}")
     if ce not in CE_CONTEXTS:
         raise ValueError(f"ce must be one of {', '.join(CE_CONTEXTS)}, got {ce!r}")
     if temperature < 0 or not 0 < top_p <= 1:
@@ -241,8 +248,13 @@ def srgen_generate(model, tokenizer, conversations: Sequence, *, k: float = 2.0,
                         if ce == "completion":
                             keep[:, :width - 1] = False   # labels before position `width` are prompt tokens
                         labels[~keep] = -100
-                        last, before, after, dnorm = _reflect(head, ctx, labels, steps, lr, lam, t_ent)
-                        fixed = pick_tokens(last, u[fire, t], temperature, top_p)
+                        if correction == "argmax":   # the control: the mode at the trigger, no δ
+                            last = logits[fire].float()
+                            before = after = dnorm = torch.zeros(len(fire))
+                            fixed = last.argmax(-1)
+                        else:
+                            last, before, after, dnorm = _reflect(head, ctx, labels, steps, lr, lam, t_ent)
+                            fixed = pick_tokens(last, u[fire, t], temperature, top_p)
                         ent_after = _entropy(last, t_ent)
                         tok[fire] = fixed
                         for i, r in enumerate(fire):

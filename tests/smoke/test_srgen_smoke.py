@@ -124,3 +124,30 @@ def test_steps_agree_with_the_world_labels(runs, toy):
     assert acc["delta"] == pytest.approx(acc["fixed"] - acc["broken"])
     st = trigger_stats(srgen_steps(TASK, PROBS, runs["srgen"], tok), by="role").loc["all"]
     assert st["triggers"] == sum(len(r["triggers"]) for r in runs["srgen"])
+
+
+def test_the_argmax_control_takes_the_mode_at_each_trigger_and_the_plain_token_elsewhere(toy):
+    """correction="argmax": at a trigger, the uncorrected model's most likely token (an independent
+    unpadded forward pass over the prefix), elsewhere the plain sampler's token; nothing optimised."""
+    model, tok = toy
+    res = srgen_generate(model, tok, CONVS[:12], k=0.5, window=4, max_triggers=None, correction="argmax",
+                         max_new_tokens=64, seed=5, progress=False)
+    fired = 0
+    for r in res:
+        prompt = encode_conversation(tok, CONVS[r["conversation"]])
+        with torch.no_grad():
+            logits = model(torch.tensor([prompt + r["token_ids"]])).logits[0, len(prompt) - 1:-1]
+        for t, token in enumerate(r["token_ids"]):
+            if t in r["triggers"]:
+                fired += 1
+                assert token == int(logits[t].argmax())
+            else:
+                assert token == r["plain_tokens"][t]
+        assert all(f["delta_norm"] == 0.0 for f in r["reflections"])
+    assert fired >= 12   # the rule fired often enough to test something
+
+
+def test_an_unknown_correction_is_refused(toy):
+    model, tok = toy
+    with pytest.raises(ValueError, match="correction must be one of vector, argmax"):
+        srgen_generate(model, tok, CONVS[:1], correction="mode", progress=False)
