@@ -13,7 +13,11 @@ cannot help where it is wrong. Three modules, one concern each:
   with problem-bootstrap CIs, split by class (`curves`) and by the error kinds the picks carry
   (`pick_kinds`);
 - `coverage`: C_cov = E[1/π_base(y*|x)] from the teacher-forced gold solution, and where
-  N ≪ 1/π(y*) (`undercovered`, `coverage_by_n`).
+  N ≪ 1/π(y*) (`undercovered`, `coverage_by_n`);
+- `amortise`: sharpening trained into the model: SFT on best-of-N picks (`sft_picks`,
+  `sft_dataset`), GRPO with reward log π_base and a KL term (`rl_sharpen`, whose optimum is
+  π_base^{1+1/β}), single-sample accuracy, entropy and base log-likelihood (`single_sample_stats`),
+  and the fitted exponent of a line's result distribution (`line_marginals`, `fit_exponent`).
 
     >>> from sclab.sharpening import pick_weights
     >>> (pick_weights([-2.0, -1.0, -3.0, -1.5], 4) @ [1, 0, 0, 1]).item()  # N = n: the top reward, sample 1
@@ -22,12 +26,16 @@ cannot help where it is wrong. Three modules, one concern each:
     >>> # samples = sample_pool(Generator("toy:arith"), task, problems, SamplingParams(n=16))
     >>> # curves(samples, greedy_pool(gen, task, problems), classes=problem_classes(problems, task.world))
 """
+from sclab.sharpening.amortise import (GRPO_SETTINGS, SelfReward, fit_exponent, kl_coefficient, line_marginals,
+                                       rl_sharpen, rl_sharpen_trainer, sft_dataset, sft_picks, single_sample_stats)
 from sclab.sharpening.bon import METHODS, REWARDS, curves, default_ns, per_problem, pick_kinds, pick_weights, picks
 from sclab.sharpening.coverage import coverage, coverage_by_n, gold_logprobs, p_in_sample, undercovered
 from sclab.sharpening.pool import (PATH_KINDS, REWARD_COLUMNS, gold_path_kind, greedy_kind, greedy_pool,
                                    problem_classes, sample_pool)
 
 __all__ = [
+    "GRPO_SETTINGS", "SelfReward", "fit_exponent", "kl_coefficient", "line_marginals", "rl_sharpen",
+    "rl_sharpen_trainer", "sft_dataset", "sft_picks", "single_sample_stats",
     "METHODS", "REWARDS", "curves", "default_ns", "per_problem", "pick_kinds", "pick_weights", "picks",
     "coverage", "coverage_by_n", "gold_logprobs", "p_in_sample", "undercovered",
     "PATH_KINDS", "REWARD_COLUMNS", "gold_path_kind", "greedy_kind", "greedy_pool", "problem_classes", "sample_pool",
