@@ -2,7 +2,7 @@
 
 Sharpening says a model's own likelihood is a better verifier than its sampler: keeping its
 highest-likelihood answer concentrates mass on its mode, which helps where the mode is right and
-cannot help where it is wrong. Five modules, one concern each:
+cannot help where it is wrong. Six modules, one concern each:
 
 - `pool`: n samples per problem drawn once (`Generator.generate`, cached) and rescored
   teacher-forced at T = 1 (`Generator.score`): `self_reward` = log π_base(y|x) summed, and the
@@ -21,7 +21,11 @@ cannot help where it is wrong. Five modules, one concern each:
   above its recent window, a vector added to the last hidden state is optimised (context CE +
   entropy) before the token is drawn, with the uncorrected token under the same draw kept beside
   it (`srgen_generate`); on the toy, where it fires and what it fixes (`srgen_steps`,
-  `trigger_stats`, `srgen_accuracy`).
+  `trigger_stats`, `srgen_accuracy`);
+- `amortise`: sharpening trained into the model: SFT on best-of-N picks (`sft_picks`,
+  `sft_dataset`), GRPO with reward log π_base and a KL term (`rl_sharpen`, whose optimum is
+  π_base^{1+1/β}), single-sample accuracy, entropy and base log-likelihood (`single_sample_stats`),
+  and the fitted exponent of a line's result distribution (`line_marginals`, `fit_exponent`).
 
     >>> from sclab.sharpening import pick_weights
     >>> (pick_weights([-2.0, -1.0, -3.0, -1.5], 4) @ [1, 0, 0, 1]).item()  # N = n: the top reward, sample 1
@@ -30,6 +34,8 @@ cannot help where it is wrong. Five modules, one concern each:
     >>> # samples = sample_pool(Generator("toy:arith"), task, problems, SamplingParams(n=16))
     >>> # curves(samples, greedy_pool(gen, task, problems), classes=problem_classes(problems, task.world))
 """
+from sclab.sharpening.amortise import (GRPO_SETTINGS, SelfReward, fit_exponent, kl_coefficient, line_marginals,
+                                       rl_sharpen, rl_sharpen_trainer, sft_dataset, sft_picks, single_sample_stats)
 from sclab.sharpening.bon import METHODS, REWARDS, curves, default_ns, per_problem, pick_kinds, pick_weights, picks
 from sclab.sharpening.coverage import coverage, coverage_by_n, gold_logprobs, p_in_sample, undercovered
 from sclab.sharpening.pool import (PATH_KINDS, REWARD_COLUMNS, gold_path_kind, greedy_kind, greedy_pool,
@@ -41,6 +47,8 @@ from sclab.sharpening.search import (SEARCH_COLUMNS, Found, Hyp, Searched, beam_
                                      settled)
 
 __all__ = [
+    "GRPO_SETTINGS", "SelfReward", "fit_exponent", "kl_coefficient", "line_marginals", "rl_sharpen",
+    "rl_sharpen_trainer", "sft_dataset", "sft_picks", "single_sample_stats",
     "METHODS", "REWARDS", "curves", "default_ns", "per_problem", "pick_kinds", "pick_weights", "picks",
     "coverage", "coverage_by_n", "gold_logprobs", "p_in_sample", "undercovered",
     "PATH_KINDS", "REWARD_COLUMNS", "gold_path_kind", "greedy_kind", "greedy_pool", "problem_classes", "sample_pool",

@@ -12,13 +12,13 @@ seconds): `sclab.train.score.SCoReTrainer` or `trainer_class()`.
 """
 from __future__ import annotations
 
-import copy
 import functools
 
 import numpy as np
 import torch
 
 from sclab.train.score import STAGES, group_advantages, token_advantages, turn_returns
+from sclab.train.trl_glue import attach_reference
 
 
 @functools.cache
@@ -51,14 +51,7 @@ def trainer_class():
                 from peft import PeftModel
 
                 if not isinstance(self.model, PeftModel):
-                    from trl.trainer.utils import add_fused_lm_head
-
-                    # the pristine model: a copy of the policy would carry TRL's patched forward already
-                    ref = copy.deepcopy(ref_model if ref_model is not None else kwargs["model"]).eval()
-                    for p in ref.parameters():
-                        p.requires_grad_(False)
-                    add_fused_lm_head(ref, temperature=self.temperature, cast_lm_head_to_fp32=config.cast_lm_head_to_fp32)
-                    self.ref_model = self.accelerator.prepare_model(ref, evaluation_mode=True)
+                    attach_reference(self, ref_model if ref_model is not None else kwargs["model"])
                 self.beta = 1.0  # a flag for TRL: compute ref_per_token_logps; the weights are ours
             self._capture = False
             self._captured = None

@@ -3,8 +3,8 @@
 TRL's trainers are used as they are (STYLE.md: no forks); the few things sclab adds around
 them live here: the CPU-safe `TrainingArguments` fields, the LoRA config (PEFT), finishing a
 trainer (quiet logs, nothing-to-train errors, temporary output dirs), undoing TRL's per-instance
-`forward` patch, a cache name for tuned models, chat-template token ids, and the filters for
-the named warnings that are known to be harmless.
+`forward` patch, a frozen KL reference for GRPO, a cache name for tuned models, chat-template
+token ids, and the filters for the named warnings that are known to be harmless.
 
     >>> from sclab.train.trl_glue import lora_config
     >>> lora_config(True).r, lora_config({"r": 4}).r, lora_config(False)
@@ -96,6 +96,23 @@ def unpatch_forward(model) -> None:
     for m in {id(model): model, id(base): base}.values():
         m.__dict__.pop("forward", None)
         m.__dict__.pop("_original_forward", None)
+
+
+def attach_reference(trainer, ref_model) -> None:
+    """Give a `GRPOTrainer` built with beta = 0 its KL reference: a frozen deep copy of `ref_model`
+    with TRL's fused LM head, prepared as TRL prepares the reference it builds itself. With beta != 0
+    TRL 1.16 would load the reference from the policy's config path (the shipped or hub weights),
+    which is not the starting model when that was tuned first (SCoRe's stage II, RL after SFT)."""
+    import copy
+
+    from trl.trainer.utils import add_fused_lm_head
+
+    ref = copy.deepcopy(ref_model).eval()
+    unpatch_forward(ref)  # a copy of a model TRL trained before would run the original's weights
+    for p in ref.parameters():
+        p.requires_grad_(False)
+    add_fused_lm_head(ref, temperature=trainer.temperature, cast_lm_head_to_fp32=trainer.args.cast_lm_head_to_fp32)
+    trainer.ref_model = trainer.accelerator.prepare_model(ref, evaluation_mode=True)
 
 
 def chat_ids(tokenizer, messages, add_generation_prompt: bool = False) -> list[int]:

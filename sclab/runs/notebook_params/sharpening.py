@@ -2,7 +2,7 @@
 
     >>> from sclab.runs.notebook_params.sharpening import SharpeningParams
     >>> SharpeningParams().n_samples, SharpeningParams().rl_betas
-    (16, [0.5])
+    (16, [1.0, 0.5])
 """
 from __future__ import annotations
 
@@ -20,15 +20,15 @@ class SharpeningParams(EpisodeParams):
     max_new_tokens: int = ranged(72, 1)  # a 12-line toy solution is 62 tokens
     n_boot: int = ranged(1000, 1)
     sft_train_problems: int = ranged(400, 1)  # training-split problems whose best-of-N picks SFT-sharpening learns
-    sft_epochs: int = ranged(2, 1)
-    sft_lr: float = ranged(0.0003, 0, open_lo=True)
+    sft_epochs: int = ranged(3, 1)
+    sft_lr: float = ranged(0.001, 0, open_lo=True)
     eval_samples: int = ranged(4, 1)   # T = 1 samples per held-out problem for a tuned model's single-sample accuracy
     lora: bool = False                 # LoRA adapters (the GPU preset) instead of full fine-tuning
-    rl_betas: list[float] = ranged([0.5], 0, open_lo=True, why="the optimum ∝ π_base^(1+1/β) needs β > 0")
-    rl_steps: int = ranged(40, 1)      # TRL reads max_steps=0 as "train by epochs"
-    rl_prompts_per_step: int = ranged(16, 1)
-    rl_generations: int = ranged(8, 2, why="GRPO's group baseline needs 2 rollouts per prompt")
-    rl_lr: float = ranged(0.0005, 0, open_lo=True)
+    rl_betas: list[float] = ranged([1.0, 0.5], 0, open_lo=True, why="the optimum ∝ π_base^(1+1/β) needs β > 0")
+    rl_steps: int = ranged(60, 1)      # TRL reads max_steps=0 as "train by epochs"
+    rl_prompts_per_step: int = ranged(8, 1)
+    rl_generations: int = ranged(4, 2, why="GRPO's group baseline needs 2 rollouts per prompt")
+    rl_lr: float = ranged(0.0003, 0, open_lo=True)
     dser_strategy: str = checked("self-refine", check_strategy)  # the verify→refine turn of DSER's chains
     dser_problems: int = ranged(200, 1)
     dser_chains: int = ranged(4, 1)    # parallel chains per problem
