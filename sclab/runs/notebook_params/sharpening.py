@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .checks import check_strategy
+from .checks import check_strategy, check_task
 from .episode import EpisodeParams
 from .fields import checked, ranged
 
@@ -19,6 +19,7 @@ class SharpeningParams(EpisodeParams):
     n_samples: int = ranged(16, 1)     # the shared pool: samples per problem (best-of-N up to N = n_samples)
     max_new_tokens: int = ranged(72, 1)  # a 12-line toy solution is 62 tokens
     n_boot: int = ranged(1000, 1)
+    train_task: str = checked("arith", check_task)  # where SFT/RL-sharpening's training prompts come from (its train split)
     sft_train_problems: int = ranged(400, 1)  # training-split problems whose best-of-N picks SFT-sharpening learns
     sft_epochs: int = ranged(3, 1)
     sft_lr: float = ranged(0.001, 0, open_lo=True)
