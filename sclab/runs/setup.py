@@ -17,12 +17,13 @@ from sclab.generate import BACKENDS, Generator
 from sclab.strategies import get_strategy
 
 
-def load_generator(model: str, backend: str = "hf", batch_size: int = 64):
+def load_generator(model: str, backend: str = "hf", batch_size: int = 64, **vllm_kwargs):
     """(generator, model, tokenizer) for a model spec on a backend.
 
     hf: `sclab.models.load(model)` and a `Generator` over it (batches of `batch_size` rows);
     vllm: a `Generator(model, backend="vllm")`, the model None (it lives in the engine) and the
-    engine's tokenizer."""
+    engine's tokenizer; `vllm_kwargs` go to `vllm.LLM` (e.g. gpu_memory_utilization=0.35 where an
+    hf copy of the model trains beside the engine on the same GPU)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend: {backend!r} is not one of {', '.join(BACKENDS)}")
     if backend == "hf":
@@ -30,7 +31,7 @@ def load_generator(model: str, backend: str = "hf", batch_size: int = 64):
 
         lm, tok = load(model)
         return Generator(lm, tok, batch_size=batch_size), lm, tok
-    gen = Generator(model, backend=backend)
+    gen = Generator(model, backend=backend, **vllm_kwargs)
     return gen, None, gen.backend.llm.get_tokenizer()
 
 

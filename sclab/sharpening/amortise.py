@@ -185,13 +185,23 @@ GRPO_SETTINGS = dict(
 
 def rl_sharpen_trainer(model, tokenizer, task: Task, problems: Sequence[Problem], *, beta: float = 1.0,
                        steps: int = 60, num_generations: int = 4, prompts_per_step: int = 8, lr: float = 3e-4,
-                       max_new_tokens: int = 64, seed: int = 0, progress: bool = True, **config):
+                       max_new_tokens: int = 64, seed: int = 0, progress: bool = True, micro_batch: int | None = None,
+                       **config):
     """The configured `GRPOTrainer` that `rl_sharpen` runs, on a deep copy of `model` (for inspecting
     rewards and advantages without training). `config` overrides any `GRPOConfig` field; the
-    `GRPO_SETTINGS` are what the π_base^{1+1/β} prediction needs, so overriding them leaves it."""
+    `GRPO_SETTINGS` are what the π_base^{1+1/β} prediction needs, so overriding them leaves it.
+    `micro_batch` (a divisor of prompts_per_step × num_generations) splits each step's rollouts into
+    forward/backward passes of that many rows, accumulated into one optimizer step (TRL generates
+    per_device_train_batch_size × steps_per_generation rollouts at once): the same objective in
+    less memory, for a real model on a GPU."""
     for name, v in (("steps", steps), ("prompts_per_step", prompts_per_step), ("max_new_tokens", max_new_tokens)):
         if not isinstance(v, int) or v < 1:
             raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+    rows = prompts_per_step * num_generations
+    micro = rows if micro_batch is None else micro_batch
+    if not isinstance(micro, int) or micro < 1 or rows % micro:
+        raise ValueError(f"micro_batch must be an int dividing prompts_per_step x num_generations = {rows}, "
+                         f"got {micro_batch!r}")
     kl = kl_coefficient(beta, num_generations)
     if not problems:
         raise ValueError("rl_sharpen: no training problems given")
@@ -205,8 +215,8 @@ def rl_sharpen_trainer(model, tokenizer, task: Task, problems: Sequence[Problem]
         raise TypeError(f"rl_sharpen(): unknown GRPOConfig field(s) {unknown}")
     out_dir = tempfile.mkdtemp(prefix="sclab-rl-sharpen-")
     cfg = common_args(out_dir, progress, max_steps=steps, learning_rate=lr, seed=seed, data_seed=seed,
-                      per_device_train_batch_size=prompts_per_step * num_generations, num_generations=num_generations,
-                      max_completion_length=max_new_tokens, gradient_accumulation_steps=1,
+                      per_device_train_batch_size=micro, num_generations=num_generations,
+                      max_completion_length=max_new_tokens, gradient_accumulation_steps=rows // micro,
                       lr_scheduler_type="constant", warmup_steps=0, max_grad_norm=1.0, remove_unused_columns=False,
                       log_completions=False, **GRPO_SETTINGS)
     cfg.update(logging_steps=1, **config)   # one log row per step

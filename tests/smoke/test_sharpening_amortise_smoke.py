@@ -54,6 +54,18 @@ def test_the_reward_is_the_frozen_bases_logprob_of_what_grpo_sampled(toy):
     assert out["advantages"].view(4, 4) == pytest.approx((r - r.mean(1, keepdim=True)), abs=10 * TOL)
 
 
+def test_a_micro_batch_splits_a_step_into_accumulated_passes_of_the_same_rollouts(toy):
+    """micro_batch=4 of 4 prompts x 4 rollouts: 4 passes of 4 rows, one optimizer step over the 16
+    rollouts TRL generates at once (the same objective as one pass of 16); a non-divisor is refused."""
+    model, tok = toy
+    tr = rl_sharpen_trainer(model, tok, TASK, TRAIN, beta=1.0, steps=1, num_generations=4, prompts_per_step=4,
+                            max_new_tokens=24, progress=False, micro_batch=4)
+    assert tr.args.per_device_train_batch_size == 4 and tr.args.gradient_accumulation_steps == 4
+    assert tr.args.generation_batch_size == 16 and tr.args.steps_per_generation == 4
+    with pytest.raises(ValueError, match="micro_batch must be an int dividing"):
+        rl_sharpen_trainer(model, tok, TASK, TRAIN, steps=1, num_generations=4, prompts_per_step=4, micro_batch=5)
+
+
 def test_a_few_rl_steps_move_a_copy_and_leave_the_base_and_the_reward_alone(toy):
     model, tok = toy
     before = {k: v.clone() for k, v in model.state_dict().items()}

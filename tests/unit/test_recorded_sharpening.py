@@ -1,6 +1,6 @@
 """The recorded quick run of 03_sharpening (outputs/03_sharpening/quick) meets the sharpening family's
 acceptance numbers: what the committed results claim, checked on the committed metrics (a shortened
-re-run, tests/notebooks/test_sharpening.py, is too small to reproduce them)."""
+re-run, tests/notebooks/test_sharpening_run.py, is too small to reproduce them)."""
 import json
 from pathlib import Path
 
@@ -41,7 +41,6 @@ def test_sft_sharpening_recovers_at_least_half_of_the_lift_without_labels(m):
 def test_rl_sharpening_moves_the_marginals_toward_the_predicted_exponent(m):
     for key, r in m["rl"].items():
         f = r["fit"]
-        assert f["predicted"] == pytest.approx(1 + 1 / r["beta"])
         assert f["gamma_lo"] > 1, key                 # tilted away from the base (γ = 1) toward 1 + 1/β
 
 
