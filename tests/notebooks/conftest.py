@@ -21,6 +21,22 @@ def run_quick(stem: str, out: Path, overrides: dict | None = None) -> Path:
     return out / stem / run_name("quick", {k: str(v) for k, v in (overrides or {}).items()})
 
 
+def run_fixtures(stem: str, overrides: dict | None = None):
+    """The module-scoped `run` and `metrics` fixtures of a notebook's test file: one shortened run per
+    module (`run = run_quick(...)`), its metrics.json read once. Use: `run, metrics = run_fixtures(stem, SHORT)`."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def run(tmp_path_factory):
+        return run_quick(stem, tmp_path_factory.mktemp("outputs"), overrides)
+
+    @pytest.fixture(scope="module")
+    def metrics(run):
+        return metrics_of(run)
+
+    return run, metrics
+
+
 def metrics_of(run: Path) -> dict:
     return json.loads((run / "metrics.json").read_text())["metrics"]
 

@@ -4,7 +4,7 @@ every method trains and is evaluated, SCoRe's policy moves, the metrics are cons
 The acceptance numbers themselves are checked on the recorded quick run (outputs/02_rl_correction/quick),
 which this shortened run is too small to reproduce."""
 import pytest
-from conftest import metrics_of, records_of, recount, run_quick
+from conftest import records_of, recount, run_fixtures
 
 pytestmark = pytest.mark.notebooks
 SHORT = {"n_problems": 150, "train_problems": 300, "stage1_steps": 4, "stage2_steps": 6, "eval_problems": 40,
@@ -14,14 +14,7 @@ METHODS = ["base", "STaR", "Pair-SFT", "SFT synthetic mistakes", "DPO RISE", "DP
            "SCoRe w/o stage I", "SCoRe w/o shaping", "single-turn RL", "attempt-2-only RL"]
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    return run_quick("02_rl_correction", tmp_path_factory.mktemp("outputs"), SHORT)
-
-
-@pytest.fixture(scope="module")
-def metrics(run):
-    return metrics_of(run)
+run, metrics = run_fixtures("02_rl_correction", SHORT)
 
 
 def test_every_method_is_evaluated_on_the_same_problems(run, metrics):

@@ -7,7 +7,7 @@ from math import comb
 
 import numpy as np
 import pytest
-from conftest import metrics_of, records_of, run_quick
+from conftest import records_of, run_fixtures
 
 pytestmark = pytest.mark.notebooks
 SHORT = {"n_problems": 120, "n_samples": 8, "sft_train_problems": 60, "sft_epochs": 1, "eval_samples": 2,
@@ -16,14 +16,7 @@ SHORT = {"n_problems": 120, "n_samples": 8, "sft_train_problems": 60, "sft_epoch
 FIGURES = ["bon_curves", "bon_by_kind", "coverage", "rl_exponent", "dser", "srgen", "step_search", "compute_matched"]
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    return run_quick("03_sharpening", tmp_path_factory.mktemp("outputs"), SHORT)
-
-
-@pytest.fixture(scope="module")
-def metrics(run):
-    return metrics_of(run)
+run, metrics = run_fixtures("03_sharpening", SHORT)
 
 
 def test_every_section_ran_and_drew_its_figure(run, metrics):
