@@ -7,8 +7,9 @@ check)`), a list its item type (`list[str]`, `list[float]`) and an item range or
 
     >>> from sclab.runs.notebook_params import NOTEBOOK_PARAMS
     >>> sorted(NOTEBOOK_PARAMS), NOTEBOOK_PARAMS["01_intrinsic"]().strategies[:2]
-    (['00_quickstart', '01_intrinsic', '02_rl_correction', '03_sharpening'], ['retry', 'huang-review'])
+    (['00_quickstart', '01_intrinsic', '02_rl_correction', '03_sharpening', '04_critique_models'], ['retry', 'huang-review'])
 """
+from .critique import CritiqueParams
 from .episode import EpisodeParams
 from .fields import Range, checked, field_default, field_range, ranged
 from .intrinsic import IntrinsicParams
@@ -22,7 +23,8 @@ NOTEBOOK_PARAMS: dict[str, type] = {
     "01_intrinsic": IntrinsicParams,
     "02_rl_correction": RLParams,
     "03_sharpening": SharpeningParams,
+    "04_critique_models": CritiqueParams,
 }
 
-__all__ = ["NOTEBOOK_PARAMS", "EpisodeParams", "QuickstartParams", "IntrinsicParams", "RLParams", "SharpeningParams", "Range",
+__all__ = ["NOTEBOOK_PARAMS", "CritiqueParams", "EpisodeParams", "QuickstartParams", "IntrinsicParams", "RLParams", "SharpeningParams", "Range",
            "checked", "field_default", "field_range", "ranged"]

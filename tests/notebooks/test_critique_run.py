@@ -1,0 +1,59 @@
+"""04_critique_models through `sclab run`, shortened (fewer problems, samples and verifier steps than the
+quick preset): every section runs, its figures exist, and what it recorded agrees with its own records,
+recounted here. The quick run's own numbers are checked in tests/unit/test_recorded_critique.py."""
+import numpy as np
+import pytest
+from conftest import records_of, run_fixtures
+
+pytestmark = pytest.mark.notebooks
+SHORT = {"n_problems": 80, "n_samples": 4, "train_problems": 60, "train_samples": 4, "verifier_steps": 12,
+         "brainstorm": 2, "n_boot": 100}
+FIGURES = ["verifier_training", "auroc_by_kind", "reliability", "step_values", "selective"]
+
+
+run, metrics = run_fixtures("04_critique_models", SHORT)
+
+
+def test_every_section_ran_and_drew_its_figure(run, metrics):
+    for fig in FIGURES:
+        assert (run / "figures" / f"{fig}.png").exists(), fig
+    for key in ("signals", "training", "sorm_labels", "step_values", "refinement", "refinement_contrasts",
+                "critique_loop", "selective", "self_other", "findings"):
+        assert key in metrics, key
+    assert {f["id"] for f in metrics["findings"]} >= {"ptrue-trained", "orm-pessimistic", "rerank-vs-bo3", "self-vs-other"}
+    # every verifier trained for the steps asked
+    assert all(v["steps"] == SHORT["verifier_steps"] for v in metrics["training"].values())
+
+
+def test_signals_recounted_from_the_records(run, metrics):
+    """The held-out samples' accuracy and each signal's AUROC and Brier score, recounted from records.jsonl."""
+    rec = records_of(run)
+    assert len(rec) == SHORT["n_problems"] * SHORT["n_samples"]
+    assert metrics["samples"]["held_out"]["acc"] == pytest.approx(rec.correct.mean(), abs=1e-9)
+    y = rec.correct.astype(bool).to_numpy()
+    for name, col in (("orm", "orm"), ("sorm", "sorm"), ("trained_ptrue", "ptrue"), ("pik", "pik")):
+        s = rec[col].to_numpy(float)
+        pos, neg = s[y], s[~y]
+        want = ((pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()) / (len(pos) * len(neg))
+        got = metrics["signals"][name]
+        assert got["auroc"] == pytest.approx(want, abs=1e-9), name
+        assert got["brier"] == pytest.approx(np.mean((s - y) ** 2), abs=1e-9), name
+        assert got["auroc_lo"] <= got["auroc"] <= got["auroc_hi"]
+    # P(IK) reads the question alone: one value per problem
+    assert rec.groupby("problem_id").pik.nunique().eq(1).all()
+
+
+def test_refinement_and_the_loop_are_consistent(run, metrics):
+    ref = metrics["refinement"]
+    rec = records_of(run)
+    draft = rec[rec["sample"] == 0].correct.mean()
+    assert ref["draft"]["acc"] == pytest.approx(draft, abs=1e-9)
+    for k, v in ref.items():
+        assert v["acc_lo"] <= v["acc"] <= v["acc_hi"], k
+    loop = metrics["critique_loop"]
+    # the oracle retries only wrong attempts: it can never break a right one
+    assert loop["oracle_feedback"]["delta_c2i"] == 0.0
+    assert loop["oracle_feedback"]["delta"] >= loop["intrinsic_retry"]["delta_lo"]
+    sv = metrics["step_values"]
+    for v in ("sorm", "orm", "line_prob_min"):
+        assert 0.0 <= sv[v]["agree_v_star"] <= 1.0
