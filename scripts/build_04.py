@@ -150,8 +150,10 @@ losses = {}
 # ORM: the final token, target = the grade; and the same on a network with none of the policy's weights
 orm = value_model(lm, "self", seed=seed, lora=lora)
 losses["ORM"] = fit(orm, outcome_rows(A_tr, y_tr), "ORM")
-orm_other = value_model(lm, "random", seed=seed)
-losses["ORM, other model"] = fit(orm_other, outcome_rows(A_tr, y_tr), "ORM (fresh network)")
+orm_other = None
+if is_toy:   # a fresh network of the policy's size: on a billion-parameter model a cost with no meaning (see section 8)
+    orm_other = value_model(lm, "random", seed=seed)
+    losses["ORM, other model"] = fit(orm_other, outcome_rows(A_tr, y_tr), "ORM (fresh network)")
 
 # SORM: rollouts from every step end of sorm_samples samples per problem
 sub = tr[tr["sample"] < sorm_samples].reset_index(drop=True)
@@ -190,7 +192,12 @@ print(f"SORM: {len(labels)} step labels from {len(A_sub)} samples x K = {sorm_ro
 
 code(r"""
 te["seq_prob"] = apply_platt(te.self_reward, platt(tr.self_reward, tr.correct))   # calibrated on the training samples
-te["ptrue_prompted"] = [p[0] for p in predict(verdict_model(lm, yes, no), ptrue_rows(tok, the_task, **pt_te))]
+if is_toy:   # the toy never says `wrong` as an answer: its untrained verdict is p(same), the keep prior after `confirm`
+    pt_rows = ptrue_rows(tok, the_task, **pt_te)
+    te["ptrue_prompted"] = [float(np.exp(sc.total)) for sc in gen.score([r.ids for r in pt_rows], [[yes]] * len(pt_rows),
+                                                                       desc="prompted P(True)")]
+else:        # Kadavath: the mass on (A) normalised over (A) and (B)
+    te["ptrue_prompted"] = [p[0] for p in predict(verdict_model(lm, yes, no), ptrue_rows(tok, the_task, **pt_te), batch_size=8)]
 te["ptrue"] = [p[0] for p in predict(ptrue, ptrue_rows(tok, the_task, **pt_te))]
 if brainstorm:
     te["ptrue_brainstorm"] = [p[0] for p in predict(ptrue_b, ptrue_rows(tok, the_task, **pt_te,
@@ -198,14 +205,17 @@ if brainstorm:
 pik_q = dict(zip([p.id for p in problems], [p[0] for p in predict(pik, pik_rows(gen, the_task, problems))]))
 te["pik"] = te.problem_id.map(pik_q)
 te["orm"] = [p[-1] for p in predict(orm, outcome_rows(A_te))]
-te["orm_other"] = [p[-1] for p in predict(orm_other, outcome_rows(A_te))]
+if orm_other is not None:
+    te["orm_other"] = [p[-1] for p in predict(orm_other, outcome_rows(A_te))]
 sorm_te = predict(sorm, step_rows(A_te))
 te["sorm"] = [p[-1] for p in sorm_te]
 SIGNALS = {"sequence probability": "seq_prob", "prompted P(True)": "ptrue_prompted", "trained P(True)": "ptrue",
            **({"P(True), brainstorm": "ptrue_brainstorm"} if brainstorm else {}), "P(IK)": "pik", "ORM": "orm",
-           "ORM, other model": "orm_other", "SORM": "sorm"}
-table = signal_table(te, SIGNALS, kinds=KINDS, bucket="n", n_boot=n_boot, seed=seed)
-show = ["signal", "auroc", "auroc_lo", "auroc_hi", "auroc_within", "ece", "rms", "brier"] + [f"auroc_{k}" for k in KINDS]
+           **({"ORM, other model": "orm_other"} if orm_other is not None else {}), "SORM": "sorm"}
+BUCKET = "n" if is_toy else None   # difficulty buckets: the toy's n (a real task has no such label)
+table = signal_table(te, SIGNALS, kinds=KINDS, bucket=BUCKET, n_boot=n_boot, seed=seed)
+show = ["signal", "auroc", "auroc_lo", "auroc_hi"] + (["auroc_within"] if BUCKET else []) + ["ece", "rms", "brier"] \
+    + [f"auroc_{k}" for k in KINDS]
 table[show].round(3)
 """)
 
@@ -218,7 +228,7 @@ attempts of one error kind at a time. ECE uses 10 equal-width bins of the confid
 right-closed), weighted by their share of the attempts.
 """)
 code(r"""
-cols = (["auroc", "auroc_within"] + [f"auroc_{k}" for k in KINDS])
+cols = ["auroc"] + (["auroc_within"] if BUCKET else []) + [f"auroc_{k}" for k in KINDS]
 names = {"auroc": "pooled", "auroc_within": "within n", **{f"auroc_{k}": f"vs {k}" for k in KINDS}}
 fig, ax = plt.subplots(figsize=(10, 3.8))
 w = 0.8 / len(cols)
@@ -281,8 +291,10 @@ if is_toy:
     clean = prefix[prefix.v_star == 1]
     gap = clean.orm - clean.v_pi
     lo, hi = paired_diff_ci(clean.problem_id, clean.orm, clean.v_pi, n_boot=n_boot, seed=seed)
+    slo, shi = paired_diff_ci(clean.problem_id, clean.sorm, clean.orm, n_boot=n_boot, seed=seed)
     orm_gap = {"orm_minus_v_pi": float(gap.mean()), "orm_minus_v_pi_lo": lo, "orm_minus_v_pi_hi": hi,
-               "orm_minus_v_star": float((clean.orm - 1).mean()), "v_pi": float(clean.v_pi.mean())}
+               "sorm_minus_orm": float((clean.sorm - clean.orm).mean()), "sorm_minus_orm_lo": slo, "sorm_minus_orm_hi": shi,
+               "v_pi": float(clean.v_pi.mean())}
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
     for ax, (name, part) in zip(axes, (("prefixes with no wrong line (V* = 1)", prefix[prefix.v_star == 1]),
                                        ("prefixes after a wrong line (V* = 0)", prefix[prefix.v_star == 0]))):
@@ -295,7 +307,8 @@ if is_toy:
     axes[0].set_ylabel("mean value"); axes[0].legend(fontsize=7); axes[0].set_ylim(-0.02, 1.05)
     fig.tight_layout(); save_figure(fig, "step_values"); plt.show()
     display(pd.DataFrame(agree).T.round(3))
-    print("ORM on right prefixes minus V^π:", format_ci(orm_gap, "orm_minus_v_pi"), f"(V^π there: {orm_gap['v_pi']:.3f})")
+    print("on prefixes with no wrong line: ORM − V^π", format_ci(orm_gap, "orm_minus_v_pi"), f"(V^π there: {orm_gap['v_pi']:.3f});",
+          "SORM − ORM", format_ci(orm_gap, "sorm_minus_orm"))
 """)
 
 md(r"""
@@ -323,8 +336,13 @@ g_convs = [first_turn(by_id[i], the_task) + [{"role": "assistant", "content": r}
            {"role": "user", "content": critic_turn.turns(the_task, by_id[i], [Attempt(r, None, "The answer is wrong.")])[0]}]
            for i, r in zip(drafts.problem_id, drafts.response)]
 refined = {"draft": list(drafts.response), "global": [c[0].text for c in gen.generate(g_convs, one, desc="global refinement")]}
+def step_tokens(a):   # tokens in each step of an attempt
+    return np.diff([len(a.prompt) - 1] + a.steps)
+# a toy line is five tokens and its result is one of them: the line's probability is the result's. A chat model's
+# line is tens of tokens: its per-token geometric mean is the comparable value
+lik_flag = lik_te if is_toy else [v ** (1.0 / np.maximum(step_tokens(a), 1)) for v, a in zip(lik_te, A_te)]
 flags = {"local (SORM flag)": [first_flag(sorm_te[i][:-1], flag_threshold) for i in d_idx],
-         "local (line-probability flag)": [first_flag(lik_te[i], flag_threshold) for i in d_idx]}
+         "local (line-probability flag)": [first_flag(lik_flag[i], flag_threshold) for i in d_idx]}
 for name, f in flags.items():
     refined[name] = resume(gen, the_task, problems, A_d, f, one, desc=name)
 ok = {k: grade(drafts.problem_id, v) for k, v in refined.items()}
@@ -343,7 +361,10 @@ ok["reranked by sequence probability"] = np.stack([ok[k] for k in cands_lp], 1)[
 three = te[te["sample"] < 3]
 best3 = three.loc[three.groupby("problem_id").orm.idxmax()].set_index("problem_id").reindex(drafts.problem_id)
 ok["best-of-3 by ORM"] = best3.correct.to_numpy(dtype=float)
-ok["best-of-3 by sequence probability"] = three.loc[three.groupby("problem_id").self_reward.idxmax()] \
+# scored as the reranked arm scores its candidates (the text re-read after the question), so both arms compare alike
+three = three.assign(text_lp=[sc.total for sc in gen.score([first_turn(by_id[i], the_task) for i in three.problem_id],
+                                                           list(three.response), desc="self-reward (best-of-3)")])
+ok["best-of-3 by sequence probability"] = three.loc[three.groupby("problem_id").text_lp.idxmax()] \
     .set_index("problem_id").reindex(drafts.problem_id).correct.to_numpy(dtype=float)
 pid = drafts.problem_id.to_numpy()
 refine_rows = []
@@ -425,24 +446,32 @@ md(r"""
 ## 8. Self against other
 
 Generalized Correctness Models' question: does a verifier built on the policy's own weights predict the policy's
-correctness better than one without them? Here both ORMs train on the same graded samples for the same steps; the
-"other model" is a freshly initialised network of the same size (it has none of the policy's knowledge, so any edge
-of the self ORM is what the policy's weights know about its own errors). The pairwise difference of their AUROCs is
-bootstrapped over problems.
+correctness better than one without them? On the toy both ORMs train on the same graded samples for the same steps;
+the "other model" is a freshly initialised network of the same size. That is a weaker other than the paper's (another
+pretrained LLM): it has none of the policy's knowledge, so any edge of the self ORM is what the policy's weights know
+about its own errors. (Off the toy this arm is skipped: a fresh billion-parameter network is not a model.) The same
+paired bootstrap over problems gives the gain of P(True) from brainstormed samples.
 """)
 code(r"""
 from sclab.metrics.bootstrap import draws, interval
 from sclab.metrics.calibration import auroc
 codes, uniq = pd.factorize(te.problem_id, sort=True)
 members = [np.flatnonzero(codes == i) for i in range(len(uniq))]
-diffs = []
-for d in draws(len(uniq), n_boot, seed):
-    b = np.concatenate([members[i] for i in d])
-    diffs.append(auroc(te.orm.to_numpy()[b], te.correct.to_numpy()[b]) - auroc(te.orm_other.to_numpy()[b], te.correct.to_numpy()[b]))
-lo, hi = interval(diffs, 0.05)
-self_other = {"auroc_self": float(auroc(te.orm, te.correct)), "auroc_other": float(auroc(te.orm_other, te.correct)),
-              "diff": float(auroc(te.orm, te.correct) - auroc(te.orm_other, te.correct)), "diff_lo": lo, "diff_hi": hi}
-print("AUROC self - other:", format_ci(self_other, "diff"))
+boots = [np.concatenate([members[i] for i in d]) for d in draws(len(uniq), n_boot, seed)]
+y_te = te.correct.to_numpy()
+
+def auroc_gain(a, b):
+    # AUROC(a) - AUROC(b) on the same attempts, with its problem-bootstrap CI (the two signals paired)
+    x, z = te[a].to_numpy(float), te[b].to_numpy(float)
+    lo, hi = interval([auroc(x[i], y_te[i]) - auroc(z[i], y_te[i]) for i in boots], 0.05)
+    return {"auroc_a": float(auroc(x, y_te)), "auroc_b": float(auroc(z, y_te)),
+            "diff": float(auroc(x, y_te) - auroc(z, y_te)), "diff_lo": lo, "diff_hi": hi}
+self_other = auroc_gain("orm", "orm_other") if orm_other is not None else None
+brainstorm_gain = auroc_gain("ptrue_brainstorm", "ptrue") if brainstorm else None
+if self_other:
+    print("AUROC self - other:", format_ci(self_other, "diff"))
+if brainstorm_gain:
+    print("AUROC P(True) with brainstorm - without:", format_ci(brainstorm_gain, "diff"))
 """)
 
 md("## 9. Record the run")
@@ -465,7 +494,10 @@ record("refinement", {safe(k): {c: float(v) for c, v in r.items() if pd.notna(v)
 record("refinement_contrasts", contrasts)
 record("critique_loop", {safe(k): v for k, v in loop.items()})
 record("selective", {safe(k): {"aurc_acc": v["aurc_acc"], "acc_at_50": v["accuracy"][9], "acc_at_20": v["accuracy"][3]} for k, v in sel.items()})
-record("self_other", self_other)
+if self_other:
+    record("self_other", self_other)
+if brainstorm_gain:
+    record("ptrue_brainstorm_gain", brainstorm_gain)
 te["strategy"] = "held-out sample"
 save_records(te.drop(columns=[c for c in ("n",) if c in te]))
 """)
@@ -481,21 +513,22 @@ findings = [
             "will be right", "P(IK) AUROC well above chance in distribution", "signals.pik.above_chance_within", ">0",
             "emergent", note="AUROC − 0.5 within n (problems of the same length only)"),
     Finding("ptrue-brainstorm", "Kadavath et al. 2022", "2207.05221", "brainstormed samples in context improve P(True)",
-            "P(True) AUROC rises with samples shown", "signals.ptrue_brainstorm.auroc", ">signals.trained_ptrue.auroc",
-            "emergent") if brainstorm else None,
-    Finding("orm-pessimistic", "Havrilla et al. (GLoRe) 2024", "2402.10963", "an ORM read on prefixes is pessimistic: it "
-            "approximates V^π, below V* on prefixes that are still right", "ORM ≈ V^π, SORM ≈ V*",
-            "step_values.orm_gap.orm_minus_v_star", "<0", "emergent") if is_toy else None,
-    Finding("local-vs-global", "Havrilla et al. (GLoRe) 2024", "2402.10963", "local refinement from the SORM's flagged step "
-            "beats global refinement", "GSM8K, LLaMA-2 13B: local and global complement", "refinement_contrasts.local_sorm_vs_global.diff",
-            ">0", "emergent"),
+            "P(True) AUROC rises with samples shown", "ptrue_brainstorm_gain.diff", ">0", "emergent",
+            note="AUROC with brainstorm − without, paired over the same attempts") if brainstorm else None,
+    Finding("orm-pessimistic", "Havrilla et al. (GLoRe) 2024", "2402.10963", "on prefixes that are still right an ORM is "
+            "pessimistic: the SORM rates them higher", "ORM ≈ V^π, SORM ≈ V*", "step_values.orm_gap.sorm_minus_orm", ">0",
+            "emergent", note="held-out prefixes with no wrong line (V* = 1), paired") if is_toy else None,
+    Finding("rerank-vs-draft", "Havrilla et al. (GLoRe) 2024", "2402.10963", "global and local refinements of a draft, "
+            "reranked by the ORM, beat the draft", "GSM8K, LLaMA-2 13B: 53% → 65%",
+            "refinement.reranked_draft_global_local.vs_draft", ">0", "emergent"),
     Finding("rerank-vs-bo3", "Havrilla et al. (GLoRe) 2024", "2402.10963", "ORM-reranked refinements beat best-of-3 at equal samples",
-            "GSM8K, LLaMA-2 13B: 53% → 65%, above best-of-3", "refinement_contrasts.reranked_vs_best_of_3.diff", ">0", "emergent"),
+            "GSM8K, LLaMA-2 13B: above best-of-3", "refinement_contrasts.reranked_vs_best_of_3.diff", ">0", "emergent"),
     Finding("critic-loop", "AutoMathCritique 2024", "2411.16579", "a critic's verdict in the loop lifts accuracy over the first attempt",
             "test-time critique supervision improves reasoning", "critique_loop.orm_critic.delta", ">0", "emergent"),
-    Finding("self-vs-other", "Generalized Correctness Models 2025", "2509.24988", "a model predicts its own correctness no "
-            "better than another model does", "no self-knowledge advantage", "self_other.diff", "~0", "emergent",
-            note="the other model: a freshly initialised network of the same size, trained on the same graded samples"),
+    Finding("self-vs-other", "Generalized Correctness Models 2025", "2509.24988", "a verifier on the model's own weights "
+            "predicts its correctness no better than one without them", "another LLM's correctness model does as well",
+            "self_other.diff", "~0", "emergent",
+            note="the other: a freshly initialised network of the same size, trained on the same graded samples") if self_other else None,
 ]
 findings = [f for f in findings if f is not None]
 record_findings(findings)
@@ -517,12 +550,12 @@ best = T.auroc.idxmax()
 lines = [f"- **Judging the policy's samples** (AUROC, pooled): " + "; ".join(f"{n} {ci(n)}" for n in T.index) + ". "
          f"The best signal is {best}."]
 trained = [n for n in T.index if n not in ("sequence probability", "prompted P(True)")]
-if T.loc["sequence probability", "auroc_lo"] > T.loc[trained, "auroc_hi"].max():
+if is_toy and T.loc["sequence probability", "auroc_lo"] > T.loc[trained, "auroc_hi"].max():
     lines.append(f"  The policy's own sequence probability, with no training, judges better than every trained verifier "
                  f"(they reach {T.loc[trained, 'auroc'].min():.3f}–{T.loc[trained, 'auroc'].max():.3f} after {verifier_steps} "
                  f"steps on {len(tr)} samples): on this world a slip is a token the policy itself finds unlikely, and a "
-                 "head trained on a few thousand graded samples has not learned to check a line.")
-if T.loc["prompted P(True)", "auroc_lo"] <= 0.5 <= T.loc["prompted P(True)", "auroc_hi"]:
+                 "head trained on that many graded samples has not learned to check a line.")
+if is_toy and T.loc["prompted P(True)", "auroc_lo"] <= 0.5 <= T.loc["prompted P(True)", "auroc_hi"]:
     lines.append("  Prompted P(True) is at chance: the toy base's verdict after `confirm` is its keep prior, the same "
                  "for right and wrong answers (built into the world: a neutral base).")
 if "auroc_within" in T:
@@ -536,7 +569,7 @@ if prefix is not None:
                  f"(the ORM {agree['orm']['agree_v_star']:.3f}, the policy's min line probability "
                  f"{agree['line_prob_min']['agree_v_star']:.3f}); on prefixes that are still right the ORM averages "
                  f"{agree['orm']['mean_on_right_prefixes']:.3f} against V^π {orm_gap['v_pi']:.3f} and V* 1 "
-                 f"(ORM − V^π {format_ci(orm_gap, 'orm_minus_v_pi')}).")
+                 f"(ORM − V^π {format_ci(orm_gap, 'orm_minus_v_pi')}; SORM − ORM {format_ci(orm_gap, 'sorm_minus_orm')}).")
 c = contrasts
 lines.append(f"- **Refinement** (accuracy of {len(drafts)} drafts): " + "; ".join(f"{k} {r.acc:.3f}" for k, r in refine.iterrows())
              + f". Local (SORM) − global {format_ci(c['local_sorm_vs_global'], 'diff')}; local (line probability) − global "
@@ -552,8 +585,11 @@ if refine.loc["local (SORM flag)", "flagged"] < 0.05:
     lines.append(f"  The SORM flags a step in only {refine.loc['local (SORM flag)', 'flagged']:.3f} of the drafts, so its local "
                  "refinement leaves almost every draft as it was.")
 lines.append("- **Critique in the loop** (Δ = Acc@t2 − Acc@t1): " + "; ".join(f"{k} {format_ci(v, 'delta')}" for k, v in loop.items()) + ".")
-lines.append(f"- **Self against other**: ORM AUROC {self_other['auroc_self']:.3f} on the policy's weights, "
-             f"{self_other['auroc_other']:.3f} on a fresh network, difference {format_ci(self_other, 'diff')}.")
+if self_other:
+    lines.append(f"- **Self against other**: ORM AUROC {self_other['auroc_a']:.3f} on the policy's weights, "
+                 f"{self_other['auroc_b']:.3f} on a fresh network, difference {format_ci(self_other, 'diff')}.")
+if brainstorm_gain:
+    lines.append(f"- **Brainstormed samples** change trained P(True)'s AUROC by {format_ci(brainstorm_gain, 'diff')}.")
 Markdown("\n".join(lines))
 """)
 
@@ -602,15 +638,17 @@ same samples. *CPU time:* about 2 minutes.
 from sclab.toy.values import v_star
 lab16 = rollout_labels(gen, train_source, train, A_sub, sub.correct.to_numpy(), k=16, seed=seed + 2)
 vs = [v for a, r in zip(A_sub, sub.response) for v in v_star(by_id[a.problem_id], r, train_source.world, len(a.steps))]
+last = {(a.problem_id, a.sample): len(a.steps) for a in A_sub}
 for name, lab in (("K = 4", labels), ("K = 16", lab16)):
     l = lab.assign(v_star=vs)
+    l = l[l.step < [last[k] for k in zip(l.problem_id, l["sample"])]]   # prefixes only: the last row is the grade
     print(name, l.groupby("v_star").label.mean().round(3).to_dict())
 ```
 
 After a wrong line a rollout is right only by a lucky compensating error (or, for a slip in the last line, by a
-final answer that ignores it), so the positive share there is small, and it grows with K: measured once, 0.068
-of the V* = 0 prefixes were labelled positive at K = 4 and 0.154 at K = 16, while on V* = 1 prefixes the share went
-from 0.958 to 0.995. More rollouts remove false negatives on right prefixes and add false positives on wrong ones:
+final answer that ignores it), so the positive share there is small, and it grows with K (any of 16 rollouts is
+likelier than any of 4 to get lucky), while on V* = 1 prefixes the share, already high at K = 4, moves towards 1.
+More rollouts remove false negatives on right prefixes and add false positives on wrong ones:
 "any rollout succeeds" drifts from V* towards "some continuation gets lucky".
 </details>
 

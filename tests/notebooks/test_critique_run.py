@@ -18,9 +18,10 @@ def test_every_section_ran_and_drew_its_figure(run, metrics):
     for fig in FIGURES:
         assert (run / "figures" / f"{fig}.png").exists(), fig
     for key in ("signals", "training", "sorm_labels", "step_values", "refinement", "refinement_contrasts",
-                "critique_loop", "selective", "self_other", "findings"):
+                "critique_loop", "selective", "self_other", "ptrue_brainstorm_gain", "findings"):
         assert key in metrics, key
-    assert {f["id"] for f in metrics["findings"]} >= {"ptrue-trained", "orm-pessimistic", "rerank-vs-bo3", "self-vs-other"}
+    assert {f["id"] for f in metrics["findings"]} >= {"ptrue-trained", "orm-pessimistic", "rerank-vs-draft", "rerank-vs-bo3",
+                                                    "self-vs-other", "ptrue-brainstorm"}
     # every verifier trained for the steps asked
     assert all(v["steps"] == SHORT["verifier_steps"] for v in metrics["training"].values())
 

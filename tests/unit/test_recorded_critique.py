@@ -43,10 +43,17 @@ def test_the_untrained_verdict_is_at_chance_and_the_trained_heads_are_above_it(m
 
 def test_step_values_against_the_exact_v_star_and_v_pi(m):
     sv = m["step_values"]
-    # the ORM is pessimistic on prefixes that are still right: below V* = 1 and below V^π
-    assert sv["orm_gap"]["orm_minus_v_star"] < 0 and sv["orm_gap"]["orm_minus_v_pi_hi"] < 0
+    # the ORM is pessimistic on prefixes that are still right: below the SORM, and on this run below V^π too
+    assert sv["orm_gap"]["sorm_minus_orm_lo"] > 0 and sv["orm_gap"]["orm_minus_v_pi_hi"] < 0
     # the policy's own min line probability separates right from wrong prefixes far better than either head
     assert sv["line_prob_min"]["agree_v_star_lo"] > max(sv["sorm"]["agree_v_star_hi"], sv["orm"]["agree_v_star_hi"])
+
+
+def test_paired_auroc_gains_are_recorded_with_cis(m):
+    for key in ("self_other", "ptrue_brainstorm_gain"):
+        g = m[key]
+        assert g["diff"] == pytest.approx(g["auroc_a"] - g["auroc_b"], abs=1e-12)
+        assert g["diff_lo"] <= g["diff"] <= g["diff_hi"], key
 
 
 def test_refinement_contrasts_are_recorded_with_cis(m):
