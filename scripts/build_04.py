@@ -62,9 +62,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from sclab.critique import (attempt_rows, first_flag, likelihood_steps, outcome_rows, pik_rows, predict, ptrue_rows,
-                            resume, rollout_labels, signal_table, step_rows, train_value, value_model, verdict_ids,
-                            verdict_model)
+from sclab.critique import (VerdictModel, attempt_rows, first_flag, likelihood_steps, outcome_rows, pik_rows, predict,
+                            ptrue_rows, resume, rollout_labels, signal_table, step_rows, train_value, value_model,
+                            verdict_ids, verdict_model)
 from sclab.generate import SamplingParams
 from sclab.metrics.bootstrap import metrics_with_ci, paired_diff_ci
 from sclab.metrics.calibration import apply_platt, platt, reliability, selective_curve
@@ -197,7 +197,7 @@ if is_toy:   # the toy never says `wrong` as an answer: its untrained verdict is
     te["ptrue_prompted"] = [float(np.exp(sc.total)) for sc in gen.score([r.ids for r in pt_rows], [[yes]] * len(pt_rows),
                                                                        desc="prompted P(True)")]
 else:        # Kadavath: the mass on (A) normalised over (A) and (B)
-    te["ptrue_prompted"] = [p[0] for p in predict(verdict_model(lm, yes, no), ptrue_rows(tok, the_task, **pt_te), batch_size=8)]
+    te["ptrue_prompted"] = [p[0] for p in predict(VerdictModel(lm, yes, no), ptrue_rows(tok, the_task, **pt_te), batch_size=8)]
 te["ptrue"] = [p[0] for p in predict(ptrue, ptrue_rows(tok, the_task, **pt_te))]
 if brainstorm:
     te["ptrue_brainstorm"] = [p[0] for p in predict(ptrue_b, ptrue_rows(tok, the_task, **pt_te,
@@ -212,6 +212,11 @@ te["sorm"] = [p[-1] for p in sorm_te]
 SIGNALS = {"sequence probability": "seq_prob", "prompted P(True)": "ptrue_prompted", "trained P(True)": "ptrue",
            **({"P(True), brainstorm": "ptrue_brainstorm"} if brainstorm else {}), "P(IK)": "pik", "ORM": "orm",
            **({"ORM, other model": "orm_other"} if orm_other is not None else {}), "SORM": "sorm"}
+del ptrue, pik   # later sections use only the ORM and SORM: on a GPU each verifier is a copy of the policy
+if brainstorm:
+    del ptrue_b
+if torch.cuda.is_available():
+    torch.cuda.empty_cache()
 BUCKET = "n" if is_toy else None   # difficulty buckets: the toy's n (a real task has no such label)
 table = signal_table(te, SIGNALS, kinds=KINDS, bucket=BUCKET, n_boot=n_boot, seed=seed)
 show = ["signal", "auroc", "auroc_lo", "auroc_hi"] + (["auroc_within"] if BUCKET else []) + ["ece", "rms", "brier"] \
@@ -425,6 +430,88 @@ loop_t.round(3)
 """)
 
 md(r"""
+### Critique as training data
+
+AutoMathCritique's second use of a critic is at training time: while the policy explores the training problems,
+the critic's objections and located errors turn wrong attempts into right ones, and the policy is fine-tuned on
+what is right (self-training with critique supervision). Here the exploration is one T = 1 sample per training
+problem (sample 0 of section 1's). Three data sets, each SFT'd into a copy of the policy for `critique_sft_epochs`
+epochs at `critique_sft_lr`:
+
+- **self-training**: the right explorations (rejection sampling, STaR's data; every example is graded right);
+- **+ critique refinements**: also, for each exploration the ORM objects to, the policy's rewrite from the SORM's
+  first flagged step (from the start where no step is flagged), kept where it is right;
+- **+ fresh retries**: the control at equal samples: for the same objected explorations, a fresh attempt instead of
+  the located rewrite, kept where it is right. It separates what the critique's location adds from what more
+  samples on the same problems add.
+
+Each tuned policy then answers the held-out problems with `n_samples` samples at T = 1, beside the policy's own
+samples from section 1.
+""")
+code(r"""
+from sclab.generate import Generator
+from sclab.sharpening import gold_path_kind, sft_dataset
+from sclab.train import sft
+
+critique_training = None
+if critique_sft_epochs:
+    x_idx = np.flatnonzero(tr["sample"].to_numpy() == 0)
+    explore = tr.iloc[x_idx].reset_index(drop=True)
+    A_x = [A_tr[i] for i in x_idx]
+    objected = np.array([p[-1] for p in predict(orm, outcome_rows(A_x))]) < critic_threshold
+    sorm_x = predict(sorm, step_rows(A_x))
+    x_params = SamplingParams(n=1, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed + 5)
+    located_x = [(first_flag(v[:-1], flag_threshold) or 0) if o else None for v, o in zip(sorm_x, objected)]
+    rewrites = {"+ critique refinements": resume(gen, train_source, train, A_x, located_x, x_params, desc="critique-guided rewrites"),
+                "+ fresh retries": resume(gen, train_source, train, A_x, [0 if o else None for o in objected], x_params,
+                                          desc="fresh retries")}
+    right_x = explore.correct.to_numpy(bool)
+    base_rows = explore.loc[right_x, ["problem_id", "response"]]
+    arms = {"self-training": base_rows}
+    for name, texts in rewrites.items():
+        ok_r = np.array([train_source.grade(by_id[i], t).correct for i, t in zip(explore.problem_id, texts)])
+        extra = pd.DataFrame({"problem_id": explore.problem_id, "response": texts})[objected & ok_r]
+        arms[name] = pd.concat([base_rows, extra], ignore_index=True)
+    eval_params = SamplingParams(n=n_samples, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed + 1)
+    cls = {p.id: gold_path_kind(p, world) for p in problems} if is_toy else {}
+    base_eval = te[["problem_id", "sample", "correct"]]
+    evals, data_rows = {"policy (no training)": base_eval}, {}
+    for name, rows in arms.items():
+        tuned, st = sft(lm, tok, sft_dataset(rows, train_source, train, held_out=problems), epochs=critique_sft_epochs,
+                        lr=critique_sft_lr, lora=lora, seed=seed, progress=False)
+        evals[name] = sample_pool(Generator(tuned, tok, batch_size=batch_size), the_task, problems, eval_params)[
+            ["problem_id", "sample", "correct"]]
+        del tuned
+        data_rows[name] = {"examples": len(rows), "problems_covered": rows.problem_id.nunique(),
+                           "added_by_rewrites": len(rows) - len(base_rows), "sft_steps": st["steps"]}
+    keyed = {k: v.set_index(["problem_id", "sample"]).correct.reindex(base_eval.set_index(["problem_id", "sample"]).index)
+             .to_numpy(float) for k, v in evals.items()}
+    pid_e = base_eval.problem_id.to_numpy()
+    critique_training = {"data": {k: {c: int(x) for c, x in v.items()} for k, v in data_rows.items()},
+                         "objected": float(objected.mean()), "exploration_acc": float(right_x.mean())}
+    ct_rows = []
+    for k, v in keyed.items():
+        lo, hi = paired_diff_ci(pid_e, v, np.zeros(len(v)), n_boot=n_boot, seed=seed)
+        dlo, dhi = paired_diff_ci(pid_e, v, keyed["policy (no training)"], n_boot=n_boot, seed=seed)
+        ct_rows.append({"policy": k, "acc": v.mean(), "acc_lo": lo, "acc_hi": hi,
+                        "vs_policy": v.mean() - keyed["policy (no training)"].mean(), "vs_policy_lo": dlo, "vs_policy_hi": dhi,
+                        **({f"acc_{c}": v[np.array([cls[i] == c for i in pid_e])].mean()
+                            for c in ("clean", "unsure", "misconception")} if cls else {})})
+    ct = pd.DataFrame(ct_rows).set_index("policy")
+    for name, (a, b) in {"critique_vs_self_training": ("+ critique refinements", "self-training"),
+                         "critique_vs_fresh": ("+ critique refinements", "+ fresh retries")}.items():
+        lo, hi = paired_diff_ci(pid_e, keyed[a], keyed[b], n_boot=n_boot, seed=seed)
+        critique_training[name] = {"diff": float(keyed[a].mean() - keyed[b].mean()), "diff_lo": lo, "diff_hi": hi}
+    ARM_KEY = {"policy (no training)": "policy", "self-training": "self_training", "+ critique refinements": "critique",
+               "+ fresh retries": "fresh"}
+    critique_training["arms"] = {ARM_KEY[k]: {c: float(x) for c, x in r.items() if pd.notna(x)} for k, r in ct.iterrows()}
+    critique_training["data"] = {ARM_KEY[k]: v for k, v in critique_training["data"].items()}
+    display(pd.DataFrame(data_rows).T)
+    print(f"explorations right {right_x.mean():.3f}; the ORM objects to {objected.mean():.3f}")
+    display(ct.round(3))
+""")
+
+md(r"""
 ## 7. Selective answering
 
 Answer only where a signal is confident (Self-Judge, P(IK)): the accuracy of the answered attempts as the coverage
@@ -493,6 +580,8 @@ if prefix is not None:
 record("refinement", {safe(k): {c: float(v) for c, v in r.items() if pd.notna(v)} for k, r in refine.iterrows()})
 record("refinement_contrasts", contrasts)
 record("critique_loop", {safe(k): v for k, v in loop.items()})
+if critique_training:
+    record("critique_training", critique_training)
 record("selective", {safe(k): {"aurc_acc": v["aurc_acc"], "acc_at_50": v["accuracy"][9], "acc_at_20": v["accuracy"][3]} for k, v in sel.items()})
 if self_other:
     record("self_other", self_other)
@@ -525,6 +614,11 @@ findings = [
             "GSM8K, LLaMA-2 13B: above best-of-3", "refinement_contrasts.reranked_vs_best_of_3.diff", ">0", "emergent"),
     Finding("critic-loop", "AutoMathCritique 2024", "2411.16579", "a critic's verdict in the loop lifts accuracy over the first attempt",
             "test-time critique supervision improves reasoning", "critique_loop.orm_critic.delta", ">0", "emergent"),
+    Finding("critique-train", "AutoMathCritique 2024", "2411.16579", "self-training on explorations refined under a "
+            "critic's objections and located errors beats self-training without the critic",
+            "training-time critique supervision improves the actor over plain self-training",
+            "critique_training.critique_vs_self_training.diff", ">0", "emergent",
+            note="held-out T = 1 accuracy after SFT, paired; the fresh-retry control is in the notebook") if critique_training else None,
     Finding("self-vs-other", "Generalized Correctness Models 2025", "2509.24988", "a verifier on the model's own weights "
             "predicts its correctness no better than one without them", "another LLM's correctness model does as well",
             "self_other.diff", "~0", "emergent",
@@ -585,6 +679,18 @@ if refine.loc["local (SORM flag)", "flagged"] < 0.05:
     lines.append(f"  The SORM flags a step in only {refine.loc['local (SORM flag)', 'flagged']:.3f} of the drafts, so its local "
                  "refinement leaves almost every draft as it was.")
 lines.append("- **Critique in the loop** (Δ = Acc@t2 − Acc@t1): " + "; ".join(f"{k} {format_ci(v, 'delta')}" for k, v in loop.items()) + ".")
+if critique_training:
+    ar, ct_ = critique_training["arms"], critique_training
+    lines.append(f"- **Critique as training data** (held-out accuracy at T = 1 after SFT): the policy {ar['policy']['acc']:.3f}; "
+                 f"self-training {ar['self_training']['acc']:.3f}; + critique refinements {ar['critique']['acc']:.3f}; "
+                 f"+ fresh retries {ar['fresh']['acc']:.3f}. The critique's data against self-training "
+                 f"{format_ci(ct_['critique_vs_self_training'], 'diff')}, against fresh retries {format_ci(ct_['critique_vs_fresh'], 'diff')} "
+                 f"(the rewrites added {ct_['data']['critique']['added_by_rewrites']} and {ct_['data']['fresh']['added_by_rewrites']} "
+                 f"right examples to {ct_['data']['self_training']['examples']}).")
+    d = ct_["critique_vs_fresh"]
+    if d["diff_lo"] <= 0 <= d["diff_hi"]:
+        lines.append("  What the critique's data adds is not separable from what as many fresh retries on the same problems "
+                     "add: on this run the located rewrites are worth their extra right examples, not their location.")
 if self_other:
     lines.append(f"- **Self against other**: ORM AUROC {self_other['auroc_a']:.3f} on the policy's weights, "
                  f"{self_other['auroc_b']:.3f} on a fresh network, difference {format_ci(self_other, 'diff')}.")

@@ -75,8 +75,19 @@ class VerdictModel(torch.nn.Module):
         self.lm, self.yes_id, self.no_id = lm, int(yes_id), int(no_id)
 
     def forward(self, input_ids, attention_mask):
-        logits = self.lm(input_ids=input_ids, attention_mask=attention_mask).logits
-        return (logits[..., self.yes_id] - logits[..., self.no_id]).float()
+        # the decoder's hidden states times the two verdict rows of the output layer, in float32: the
+        # full-vocabulary logits at every position (B x T x 150k for Qwen) would not fit in memory, and
+        # a bf16 difference of two large logits loses the verdict
+        hidden = self.lm.get_decoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        head = self.lm.get_output_embeddings()
+        rows = head.weight[[self.yes_id, self.no_id]].float()
+        two = hidden.float() @ rows.T
+        if getattr(head, "bias", None) is not None:
+            two = two + head.bias[[self.yes_id, self.no_id]].float()
+        cap = getattr(self.lm.config, "final_logit_softcapping", None)
+        if cap:   # Gemma-style soft-capped logits: cap each logit, as the LM does, before the difference
+            two = cap * torch.tanh(two / cap)
+        return two[..., 0] - two[..., 1]
 
 
 def value_model(model, init: str = "self", seed: int = 0, lora: bool = False) -> ValueModel:

@@ -136,17 +136,29 @@ class VLLMBackend:
         return out
 
     def generate_rows(self, reqs, params: SamplingParams, progress: bool = True, desc: str = "generating"):
+        """One Completion per (conversation, seed): a chat goes to `LLM.chat` (vLLM renders it with the
+        chat template), a str and a list of token ids (multi-turn contexts sclab builds itself:
+        rollouts, step resumption) to `LLM.generate`, the ids as `{"prompt_token_ids": ...}`."""
         sps = [to_vllm_params(self.vllm, params, seed) for _, seed in reqs]
-        convs = [conv for conv, _ in reqs]
         out: list[Completion | None] = [None] * len(reqs)
-        chat_idx = [j for j, c in enumerate(convs) if not isinstance(c, str)]
-        raw_idx = [j for j, c in enumerate(convs) if isinstance(c, str)]
-        for idx, call in ((chat_idx, self.llm.chat), (raw_idx, self.llm.generate)):
+        groups: dict[str, list[int]] = {"chat": [], "generate": []}
+        prompts = []
+        for j, (conv, _) in enumerate(reqs):
+            if isinstance(conv, str):
+                groups["generate"].append(j)
+                prompts.append(conv)
+            elif isinstance(conv, (list, tuple)) and conv and isinstance(conv[0], int):
+                groups["generate"].append(j)
+                prompts.append({"prompt_token_ids": [int(t) for t in conv]})
+            else:
+                groups["chat"].append(j)
+                prompts.append(list(conv))
+        for kind, idx in groups.items():
             if not idx:
                 continue
             t0 = time.time()
-            res = call([convs[j] for j in idx], sampling_params=[sps[j] for j in idx], use_tqdm=progress,
-                       lora_request=self.lora)
+            res = getattr(self.llm, kind)([prompts[j] for j in idx], sampling_params=[sps[j] for j in idx],
+                                          use_tqdm=progress, lora_request=self.lora)
             dt = (time.time() - t0) / len(idx)
             for j, r in zip(idx, res):
                 out[j] = from_vllm_output(r, dt)

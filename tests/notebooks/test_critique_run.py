@@ -58,3 +58,27 @@ def test_refinement_and_the_loop_are_consistent(run, metrics):
     sv = metrics["step_values"]
     for v in ("sorm", "orm", "line_prob_min"):
         assert 0.0 <= sv[v]["agree_v_star"] <= 1.0
+
+
+def test_critique_training_data_and_evaluation_are_consistent(run, metrics):
+    """Critique as training data: each arm's data is the right explorations plus its right rewrites, the
+    untrained arm is the held-out records themselves, and every tuned arm trained on its own data."""
+    ct = metrics["critique_training"]
+    rec = records_of(run)
+    data = ct["data"]
+    n_right = data["self_training"]["examples"]
+    assert n_right == round(ct["exploration_acc"] * SHORT["train_problems"])   # one exploration per training problem
+    assert data["self_training"]["added_by_rewrites"] == 0
+    for arm in ("critique", "fresh"):
+        assert data[arm]["examples"] == n_right + data[arm]["added_by_rewrites"]
+        # a rewrite is added only for an exploration the ORM objected to
+        assert data[arm]["added_by_rewrites"] <= round(ct["objected"] * SHORT["train_problems"])
+        assert data[arm]["problems_covered"] >= data["self_training"]["problems_covered"]
+    assert all(v["sft_steps"] > 0 for v in data.values())
+    assert ct["arms"]["policy"]["acc"] == pytest.approx(rec.correct.mean(), abs=1e-9)
+    assert ct["arms"]["policy"]["vs_policy"] == 0.0
+    for k, v in ct["arms"].items():
+        assert v["acc_lo"] <= v["acc"] <= v["acc_hi"], k
+    d = ct["critique_vs_self_training"]
+    assert d["diff"] == pytest.approx(ct["arms"]["critique"]["acc"] - ct["arms"]["self_training"]["acc"], abs=1e-9)
+    assert "critique-train" in {f["id"] for f in metrics["findings"]}

@@ -303,3 +303,29 @@ def test_value_heads_copy_or_replace_the_policy_and_never_touch_it(toy, attempts
     assert same_weights(state(model), before)                             # ...the policy did not move
     out = predict(vm_self, rows, pad_id=tok.pad_token_id)
     assert all(len(o) == 1 and 0 < o[0] < 1 for o in out)
+
+
+@pytest.mark.parametrize("lora", [False, True])
+def test_verdict_reads_two_head_rows_as_the_full_logits_would(lora):
+    """The verdict is computed from the decoder's hidden states and two rows of the output layer (the
+    full-vocabulary logits at every position do not fit on a 150k-token model); it must equal the
+    LM's own logit difference, with a biased head, soft-capped logits and LoRA adapters."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    lm = LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                      num_attention_heads=2, num_key_value_heads=2, tie_word_embeddings=False))
+    lm.lm_head.bias = torch.nn.Parameter(torch.randn(50))       # a head with a bias (some architectures have one)
+    cap = 3.0
+    lm.config.final_logit_softcapping = cap
+    vd = verdict_model(lm, 7, 9, lora=lora)
+    ids = torch.randint(0, 50, (3, 6))
+    mask = torch.ones_like(ids)
+    with torch.no_grad():
+        hidden = vd.lm.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state
+        full = vd.lm.get_output_embeddings()(hidden).double()      # all 50 logits, then the cap, then the difference
+        capped = cap * torch.tanh(full / cap)
+        want = (capped[..., 7] - capped[..., 9]).float()
+        got = vd(ids, mask)
+    assert got.dtype == torch.float32 and got.shape == (3, 6)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)

@@ -90,3 +90,17 @@ def test_lora_adapter_is_passed(fake_vllm, tmp_path):
 def test_loaded_model_is_refused(fake_vllm):
     with pytest.raises(ValueError, match="spec"):
         Generator(object(), backend="vllm", cache=False)
+
+
+def test_token_id_prompts_go_to_generate(fake_vllm, tmp_path):
+    # multi-turn contexts that sclab builds itself (rollouts from a step, resumed solutions) are token ids:
+    # vLLM's LLM.chat cannot take them, LLM.generate takes them as {"prompt_token_ids": ...}
+    g = Generator(str(fake_vllm), backend="vllm", cache=False, progress=False)
+    llm = FakeLLM.last
+    chat = [{"role": "user", "content": "hi"}]
+    out = g.generate([[11, 12, 13], chat, "raw"], SamplingParams(max_new_tokens=2, seed=1))
+    calls = {c[0]: c[1] for c in llm.calls}
+    assert sorted(calls) == ["chat", "generate"]
+    assert calls["chat"] == [chat]
+    assert calls["generate"] == [{"prompt_token_ids": [11, 12, 13]}, "raw"]
+    assert all(len(o) == 1 and o[0].text.startswith("answer") for o in out)

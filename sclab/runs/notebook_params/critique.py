@@ -43,3 +43,6 @@ class CritiqueParams(EpisodeParams):
     critic_threshold: float = ranged(0.5, 0, 1)  # the ORM critic objects below this confidence
     step_stop: str = checked(";", check_step_stop)  # the text that ends a solution step (the toy's ';', a chat model's newline)
     intrinsic_strategy: str = checked("cct-critical", check_strategy)  # the intrinsic retry that critique is compared with
+    # critique as training data (AutoMathCritique): SFT epochs on each arm's data (0 skips the section) and its rate
+    critique_sft_epochs: int = ranged(3, 0, 50)
+    critique_sft_lr: float = ranged(0.001, 0, 1, open_lo=True)
