@@ -62,9 +62,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from sclab.critique import (VerdictModel, attempt_rows, first_flag, likelihood_steps, outcome_rows, pik_rows, predict,
-                            ptrue_rows, resume, rollout_labels, signal_table, step_rows, train_value, value_model,
-                            verdict_ids, verdict_model)
+from sclab.critique import (VerdictModel, attempt_rows, auroc_difference, first_flag, likelihood_steps, outcome_rows,
+                            pik_rows, predict, ptrue_rows, resume, rollout_labels, signal_table, step_rows, train_value,
+                            value_model, verdict_ids, verdict_model)
 from sclab.generate import SamplingParams
 from sclab.metrics.bootstrap import metrics_with_ci, paired_diff_ci
 from sclab.metrics.calibration import apply_platt, platt, reliability, selective_curve
@@ -134,7 +134,7 @@ AdamW steps on binary cross-entropy:
 | P(True), brainstorm | the same, with `brainstorm` other samples of the problem first | the same |
 | P(IK) | the question alone (the row never holds an answer) | the problem's empirical accuracy over its samples |
 | ORM | the attempt's last token | its grade |
-| ORM, other model | the same, on a freshly initialised network of the same size | the same |
+| ORM, fresh network | the same, on a freshly initialised network of the same size | the same |
 | SORM | every step end and the last token | any of K rollouts of the policy from that prefix is right |
 
 On the toy the verification turn is `confirm <question>` and the verdict words are `same` / `wrong` (the toy's
@@ -153,7 +153,7 @@ losses["ORM"] = fit(orm, outcome_rows(A_tr, y_tr), "ORM")
 orm_other = None
 if is_toy:   # a fresh network of the policy's size: on a billion-parameter model a cost with no meaning (see section 8)
     orm_other = value_model(lm, "random", seed=seed)
-    losses["ORM, other model"] = fit(orm_other, outcome_rows(A_tr, y_tr), "ORM (fresh network)")
+    losses["ORM, fresh network"] = fit(orm_other, outcome_rows(A_tr, y_tr), "ORM (fresh network)")
 
 # SORM: rollouts from every step end of sorm_samples samples per problem
 sub = tr[tr["sample"] < sorm_samples].reset_index(drop=True)
@@ -211,7 +211,7 @@ sorm_te = predict(sorm, step_rows(A_te))
 te["sorm"] = [p[-1] for p in sorm_te]
 SIGNALS = {"sequence probability": "seq_prob", "prompted P(True)": "ptrue_prompted", "trained P(True)": "ptrue",
            **({"P(True), brainstorm": "ptrue_brainstorm"} if brainstorm else {}), "P(IK)": "pik", "ORM": "orm",
-           **({"ORM, other model": "orm_other"} if orm_other is not None else {}), "SORM": "sorm"}
+           **({"ORM, fresh network": "orm_other"} if orm_other is not None else {}), "SORM": "sorm"}
 del ptrue, pik   # later sections use only the ORM and SORM: on a GPU each verifier is a copy of the policy
 if brainstorm:
     del ptrue_b
@@ -434,8 +434,8 @@ md(r"""
 
 AutoMathCritique's second use of a critic is at training time: while the policy explores the training problems,
 the critic's objections and located errors turn wrong attempts into right ones, and the policy is fine-tuned on
-what is right (self-training with critique supervision). Here the exploration is one T = 1 sample per training
-problem (sample 0 of section 1's). Three data sets, each SFT'd into a copy of the policy for `critique_sft_epochs`
+what is right (self-training with critique supervision). Here the exploration is one new T = 1 sample per training
+problem (one that neither verifier trained on). Three data sets, each SFT'd into a copy of the policy for `critique_sft_epochs`
 epochs at `critique_sft_lr`:
 
 - **self-training**: the right explorations (rejection sampling, STaR's data; every example is graded right);
@@ -455,9 +455,10 @@ from sclab.train import sft
 
 critique_training = None
 if critique_sft_epochs:
-    x_idx = np.flatnonzero(tr["sample"].to_numpy() == 0)
-    explore = tr.iloc[x_idx].reset_index(drop=True)
-    A_x = [A_tr[i] for i in x_idx]
+    # a new exploration per training problem: neither verifier trained on these samples
+    explore = sample_pool(gen, train_source, train, SamplingParams(n=1, temperature=temperature,
+                                                                   max_new_tokens=max_new_tokens, seed=seed + 6))
+    A_x = attempt_rows(gen, train_source, train, explore, step_stop)
     objected = np.array([p[-1] for p in predict(orm, outcome_rows(A_x))]) < critic_threshold
     sorm_x = predict(sorm, step_rows(A_x))
     x_params = SamplingParams(n=1, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed + 5)
@@ -533,37 +534,69 @@ md(r"""
 ## 8. Self against other
 
 Generalized Correctness Models' question: does a verifier built on the policy's own weights predict the policy's
-correctness better than one without them? On the toy both ORMs train on the same graded samples for the same steps;
-the "other model" is a freshly initialised network of the same size. That is a weaker other than the paper's (another
-pretrained LLM): it has none of the policy's knowledge, so any edge of the self ORM is what the policy's weights know
-about its own errors. (Off the toy this arm is skipped: a fresh billion-parameter network is not a model.) The same
-paired bootstrap over problems gives the gain of P(True) from brainstormed samples.
+correctness better than one built on another model's? Four ORMs, each trained for the same steps and all scored on the
+policy's held-out samples:
+
+| ORM | weights | trained on |
+|---|---|---|
+| self | the policy's | the policy's graded samples (section 2) |
+| other model's weights | `other_model`'s | the same samples of the policy (GCM's comparison) |
+| other model's history | the policy's | `other_model`'s own graded samples of the same training problems |
+| fresh network | none (freshly initialised, the policy's size; toy only) | the policy's samples |
+
+On the toy the other model is a second build of the same world from another seed (`toy:arith-b`): it has the same
+kinds of error to make (the world's unsure facts and misconceptions are one table), but its own slips and its own
+learned beliefs. The fresh network is the weakest other: it has none of any model's knowledge. The same paired
+bootstrap over problems gives the gain of P(True) from brainstormed samples.
 """)
 code(r"""
-from sclab.metrics.bootstrap import draws, interval
-from sclab.metrics.calibration import auroc
-codes, uniq = pd.factorize(te.problem_id, sort=True)
-members = [np.flatnonzero(codes == i) for i in range(len(uniq))]
-boots = [np.concatenate([members[i] for i in d]) for d in draws(len(uniq), n_boot, seed)]
-y_te = te.correct.to_numpy()
+other = None
+if other_model:
+    from sclab.generate import Generator
+    from sclab.models import load
+    lm_b, tok_b = load(other_model)
+    if tok_b.get_vocab() != tok.get_vocab():
+        raise ValueError(f"other_model {other_model!r}: its tokenizer differs from the policy's ({model!r}); a verifier on "
+                         "its weights reads the policy's tokens, so choose a model with the same tokenizer")
+    gen_b = Generator(lm_b, tok_b, batch_size=batch_size)
+    tr_b = sample_pool(gen_b, train_source, train, SamplingParams(n=train_samples, temperature=temperature,
+                                                                  max_new_tokens=max_new_tokens, seed=seed))
+    A_tr_b = attempt_rows(gen_b, train_source, train, tr_b, step_stop)
+    orm_bw = value_model(lm_b, "self", seed=seed, lora=lora)   # the other model's weights, the policy's history
+    fit(orm_bw, outcome_rows(A_tr, y_tr), "ORM (other model's weights)")
+    orm_bh = value_model(lm, "self", seed=seed, lora=lora)     # the policy's weights, the other model's history
+    fit(orm_bh, outcome_rows(A_tr_b, tr_b.correct.to_numpy().astype(float)), "ORM (other model's history)")
+    te["orm_other_weights"] = [p[-1] for p in predict(orm_bw, outcome_rows(A_te))]
+    te["orm_other_history"] = [p[-1] for p in predict(orm_bh, outcome_rows(A_te))]
+    acc_a = tr.groupby("problem_id").correct.mean()
+    acc_b = tr_b.groupby("problem_id").correct.mean().reindex(acc_a.index)
+    other = {"policy_train_acc": float(tr.correct.mean()), "other_train_acc": float(tr_b.correct.mean()),
+             "problem_acc_correlation": float(np.corrcoef(acc_a, acc_b)[0, 1])}
+    del orm_bw, orm_bh, gen_b, lm_b
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    print(f"training samples right: the policy {other['policy_train_acc']:.3f}, {other_model} {other['other_train_acc']:.3f}; "
+          f"correlation of their per-problem accuracies {other['problem_acc_correlation']:.3f}")
 
-def auroc_gain(a, b):
-    # AUROC(a) - AUROC(b) on the same attempts, with its problem-bootstrap CI (the two signals paired)
-    x, z = te[a].to_numpy(float), te[b].to_numpy(float)
-    lo, hi = interval([auroc(x[i], y_te[i]) - auroc(z[i], y_te[i]) for i in boots], 0.05)
-    return {"auroc_a": float(auroc(x, y_te)), "auroc_b": float(auroc(z, y_te)),
-            "diff": float(auroc(x, y_te) - auroc(z, y_te)), "diff_lo": lo, "diff_hi": hi}
-self_other = auroc_gain("orm", "orm_other") if orm_other is not None else None
+def auroc_gain(a, b):   # AUROC(a) − AUROC(b) on the same attempts, paired over problem resamples
+    return auroc_difference(te, a, b, n_boot=n_boot, seed=seed)
+ORMS = {"self": "orm", **({"other model's weights": "orm_other_weights", "other model's history": "orm_other_history"}
+                          if other else {}), **({"fresh network": "orm_other"} if orm_other is not None else {})}
+orm_table = signal_table(te, ORMS, kinds=KINDS, bucket=BUCKET, n_boot=n_boot, seed=seed)
+self_other = auroc_gain("orm", "orm_other_weights") if other else None
+self_history = auroc_gain("orm", "orm_other_history") if other else None
+self_fresh = auroc_gain("orm", "orm_other") if orm_other is not None else None
 brainstorm_gain = auroc_gain("ptrue_brainstorm", "ptrue") if brainstorm else None
-if self_other:
-    print("AUROC self - other:", format_ci(self_other, "diff"))
-if brainstorm_gain:
-    print("AUROC P(True) with brainstorm - without:", format_ci(brainstorm_gain, "diff"))
+for what, g in (("self - other model's weights", self_other), ("self - other model's history", self_history),
+                ("self - fresh network", self_fresh), ("P(True) with brainstorm - without", brainstorm_gain)):
+    if g:
+        print(f"AUROC {what}: {format_ci(g, 'diff')}")
+orm_table[["signal", "auroc", "auroc_lo", "auroc_hi", "ece", "brier"] + [f"auroc_{k}" for k in KINDS]].round(3)
 """)
 
 md("## 9. Record the run")
 code(r"""
-safe = lambda s: s.lower().replace("(", "").replace(")", "").replace(",", "").replace(" ", "_").replace("-", "_")
+safe = lambda s: s.lower().replace("(", "").replace(")", "").replace(",", "").replace("'", "").replace(" ", "_").replace("-", "_")
 record("samples", {"train": {"n": len(tr), "acc": float(tr.correct.mean())}, "held_out": {"n": len(te), "acc": float(te.correct.mean())}})
 sig_rec = {}
 for _, r in table.iterrows():
@@ -583,8 +616,11 @@ record("critique_loop", {safe(k): v for k, v in loop.items()})
 if critique_training:
     record("critique_training", critique_training)
 record("selective", {safe(k): {"aurc_acc": v["aurc_acc"], "acc_at_50": v["accuracy"][9], "acc_at_20": v["accuracy"][3]} for k, v in sel.items()})
-if self_other:
-    record("self_other", self_other)
+record("self_against_other", {safe(r.signal): {k: float(v) for k, v in r.items() if k != "signal" and pd.notna(v)}
+                               for _, r in orm_table.iterrows()} | ({"other": other} if other else {}))
+for key, g in (("self_other", self_other), ("self_history", self_history), ("self_fresh", self_fresh)):
+    if g:
+        record(key, g)
 if brainstorm_gain:
     record("ptrue_brainstorm_gain", brainstorm_gain)
 te["strategy"] = "held-out sample"
@@ -622,7 +658,8 @@ findings = [
     Finding("self-vs-other", "Generalized Correctness Models 2025", "2509.24988", "a verifier on the model's own weights "
             "predicts its correctness no better than one without them", "another LLM's correctness model does as well",
             "self_other.diff", "~0", "emergent",
-            note="the other: a freshly initialised network of the same size, trained on the same graded samples") if self_other else None,
+            note="AUROC on the policy's weights − on another build's (toy:arith-b), both trained on the policy's graded "
+            "samples") if self_other else None,
 ]
 findings = [f for f in findings if f is not None]
 record_findings(findings)
@@ -692,8 +729,13 @@ if critique_training:
         lines.append("  What the critique's data adds is not separable from what as many fresh retries on the same problems "
                      "add: on this run the located rewrites are worth their extra right examples, not their location.")
 if self_other:
-    lines.append(f"- **Self against other**: ORM AUROC {self_other['auroc_a']:.3f} on the policy's weights, "
-                 f"{self_other['auroc_b']:.3f} on a fresh network, difference {format_ci(self_other, 'diff')}.")
+    lines.append(f"- **Self against other** (ORM AUROC on the policy's held-out samples): on the policy's weights "
+                 f"{self_other['auroc_a']:.3f}, on {other_model}'s weights {self_other['auroc_b']:.3f} (difference "
+                 f"{format_ci(self_other, 'diff')}); trained on {other_model}'s history instead of the policy's "
+                 f"{self_history['auroc_b']:.3f} (self − that {format_ci(self_history, 'diff')}). The two models' per-problem "
+                 f"accuracies on the training problems correlate at {other['problem_acc_correlation']:.3f}.")
+if self_fresh:
+    lines.append(f"  A freshly initialised network reaches {self_fresh['auroc_b']:.3f} (self − fresh {format_ci(self_fresh, 'diff')}).")
 if brainstorm_gain:
     lines.append(f"- **Brainstormed samples** change trained P(True)'s AUROC by {format_ci(brainstorm_gain, 'diff')}.")
 Markdown("\n".join(lines))

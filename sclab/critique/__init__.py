@@ -19,12 +19,13 @@ that GLoRe says its SORM and ORM approximate.
     >>> first_flag([0.9, 0.2])
     1
 """
-from sclab.critique.judge import kind_auroc, signal_table, within_auroc
+from sclab.critique.judge import auroc_difference, kind_auroc, signal_table, within_auroc
 from sclab.critique.ptrue import ptrue_conversation, ptrue_rows, verdict_ids
 from sclab.critique.steps import (Attempted, attempt_rows, first_flag, likelihood_steps, outcome_rows, pik_rows, resume,
                                   rollout_labels, step_rows)
 from sclab.critique.verifier import Row, ValueModel, VerdictModel, predict, train_value, value_model, verdict_model
 
-__all__ = ["Attempted", "Row", "ValueModel", "VerdictModel", "attempt_rows", "first_flag", "kind_auroc", "likelihood_steps",
-           "outcome_rows", "pik_rows", "predict", "ptrue_conversation", "ptrue_rows", "resume", "rollout_labels",
-           "signal_table", "step_rows", "train_value", "value_model", "verdict_ids", "verdict_model", "within_auroc"]
+__all__ = ["Attempted", "Row", "ValueModel", "VerdictModel", "attempt_rows", "auroc_difference", "first_flag",
+           "kind_auroc", "likelihood_steps", "outcome_rows", "pik_rows", "predict", "ptrue_conversation", "ptrue_rows",
+           "resume", "rollout_labels", "signal_table", "step_rows", "train_value", "value_model", "verdict_ids",
+           "verdict_model", "within_auroc"]

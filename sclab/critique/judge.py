@@ -49,9 +49,36 @@ def _metrics(df: pd.DataFrame, signal: str, label: str, prob: bool, kinds, bucke
         out.update(ece=ece(s, y), rms=rms_calibration_error(s, y), brier=brier(s, y))
     for k in kinds:
         out[f"auroc_{k}"] = kind_auroc(df, signal, k, label)
+        if prob:   # calibration on the same subset (the right attempts and the wrong ones of kind k), and the
+            # confidence the signal puts in those wrong ones (an ideal judge: 0)
+            wrong_k = (y == 0) & (df["error_kind"] == k).to_numpy()
+            keep = (y == 1) | wrong_k
+            out[f"ece_{k}"] = ece(s[keep], y[keep]) if wrong_k.any() else float("nan")
+            out[f"conf_wrong_{k}"] = float(s[wrong_k].mean()) if wrong_k.any() else float("nan")
     if bucket:
         out["auroc_within"] = within_auroc(df, signal, bucket, label)
     return out
+
+
+def _boots(df: pd.DataFrame, n_boot: int, seed: int) -> list[np.ndarray]:
+    """Row indices of each problem resample (all of a problem's attempts move together)."""
+    codes, uniq = pd.factorize(df["problem_id"], sort=True)
+    members = [np.flatnonzero(codes == i) for i in range(len(uniq))]
+    return [np.concatenate([members[i] for i in d]) for d in draws(len(uniq), n_boot, seed)]
+
+
+def auroc_difference(df: pd.DataFrame, a: str, b: str, *, label: str = "correct", n_boot: int = 1000,
+                     alpha: float = 0.05, seed: int = 0) -> dict:
+    """AUROC(a) − AUROC(b) on the same attempts, paired: both signals are read on each problem
+    resample (`signal_table`'s resamples for the same seed). Returns auroc_a, auroc_b, diff,
+    diff_lo, diff_hi."""
+    missing = [c for c in (label, "problem_id", a, b) if c not in df]
+    if missing:
+        raise ValueError(f"auroc_difference: columns {missing} are missing")
+    x, z, y = df[a].to_numpy(float), df[b].to_numpy(float), df[label].astype(bool).to_numpy()
+    lo, hi = interval([auroc(x[i], y[i]) - auroc(z[i], y[i]) for i in _boots(df, n_boot, seed)], alpha)
+    return {"auroc_a": float(auroc(x, y)), "auroc_b": float(auroc(z, y)), "diff": float(auroc(x, y) - auroc(z, y)),
+            "diff_lo": lo, "diff_hi": hi}
 
 
 def signal_table(df: pd.DataFrame, signals: dict[str, str], *, label: str = "correct", prob: tuple[str, ...] | None = None,
@@ -59,15 +86,17 @@ def signal_table(df: pd.DataFrame, signals: dict[str, str], *, label: str = "cor
                  seed: int = 0) -> pd.DataFrame:
     """One row per signal (name -> column): AUROC and, for probability signals (`prob`, default
     all), ECE (10 equal-width bins), RMS calibration error and Brier; AUROC against each error
-    kind in `kinds` and within `bucket`; each with `<metric>_lo` / `_hi` from resampling
-    problems (all of a problem's attempts move together)."""
+    kind in `kinds` (`auroc_<kind>`) and, for probability signals, ECE on the same attempts
+    (`ece_<kind>`) and the mean confidence in the wrong attempts of that kind (`conf_wrong_<kind>`);
+    AUROC within `bucket`; each with `<metric>_lo` / `_hi` from resampling problems (all of a
+    problem's attempts move together)."""
     missing = [c for c in [label, "problem_id", *signals.values()] + ([bucket] if bucket else []) if c not in df]
     if missing:
         raise ValueError(f"signal_table: columns {missing} are missing")
+    if kinds and "error_kind" not in df:
+        raise ValueError("signal_table(kinds=...): the column error_kind is missing")
     prob = tuple(signals) if prob is None else prob
-    codes, uniq = pd.factorize(df["problem_id"], sort=True)
-    members = [np.flatnonzero(codes == i) for i in range(len(uniq))]
-    boots = [np.concatenate([members[i] for i in d]) for d in draws(len(uniq), n_boot, seed)]
+    boots = _boots(df, n_boot, seed)
     rows = []
     for name, col in signals.items():
         point = _metrics(df, col, label, name in prob, kinds, bucket)

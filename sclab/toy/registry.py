@@ -164,6 +164,9 @@ class ToySpec:
 TOY_MODELS: dict[str, ToySpec] = {
     # the embedded default: first attempts at T=1 ≈ 0.4-0.8 correct, greedy ≈ 0.95+
     "arith": ToySpec(),
+    # the same world and recipe from another seed: another model with the same errors to make (its table's unsure
+    # facts and misconceptions are the world's), whose own slips and beliefs differ - 04's "other model" (GCM)
+    "arith-b": ToySpec(seed=2),
     # a few training steps only: for tests of the build itself (determinism, caching), seconds
     "arith-tiny": ToySpec(max_single_steps=4, mixed_steps=4, batch_size=8, seq_len=384, hidden_size=32, num_layers=1,
                           num_heads=2, intermediate_size=64, warmup=2),

@@ -18,7 +18,8 @@ def test_every_section_ran_and_drew_its_figure(run, metrics):
     for fig in FIGURES:
         assert (run / "figures" / f"{fig}.png").exists(), fig
     for key in ("signals", "training", "sorm_labels", "step_values", "refinement", "refinement_contrasts",
-                "critique_loop", "selective", "self_other", "ptrue_brainstorm_gain", "findings"):
+                "critique_loop", "selective", "self_other", "self_history", "self_fresh", "self_against_other",
+                "critique_training", "ptrue_brainstorm_gain", "findings"):
         assert key in metrics, key
     assert {f["id"] for f in metrics["findings"]} >= {"ptrue-trained", "orm-pessimistic", "rerank-vs-draft", "rerank-vs-bo3",
                                                     "self-vs-other", "ptrue-brainstorm"}
@@ -82,3 +83,20 @@ def test_critique_training_data_and_evaluation_are_consistent(run, metrics):
     d = ct["critique_vs_self_training"]
     assert d["diff"] == pytest.approx(ct["arms"]["critique"]["acc"] - ct["arms"]["self_training"]["acc"], abs=1e-9)
     assert "critique-train" in {f["id"] for f in metrics["findings"]}
+
+
+def test_self_against_other_reads_the_same_attempts(run, metrics):
+    """GCM's four ORMs are scored on the same held-out attempts: the paired differences are the
+    differences of the table's AUROCs, and the self ORM's AUROC is section 2's."""
+    sa = metrics["self_against_other"]
+    assert set(sa) == {"self", "other_models_weights", "other_models_history", "fresh_network", "other"}
+    assert sa["self"]["auroc"] == pytest.approx(metrics["signals"]["orm"]["auroc"], abs=1e-12)
+    for key, arm in (("self_other", "other_models_weights"), ("self_history", "other_models_history"),
+                     ("self_fresh", "fresh_network")):
+        g = metrics[key]
+        assert g["auroc_a"] == pytest.approx(sa["self"]["auroc"], abs=1e-12)
+        assert g["auroc_b"] == pytest.approx(sa[arm]["auroc"], abs=1e-12), key
+        assert g["diff_lo"] <= g["diff"] <= g["diff_hi"], key
+    o = sa["other"]
+    assert o["policy_train_acc"] != o["other_train_acc"]   # another build: its own samples, not the policy's
+    assert -1 <= o["problem_acc_correlation"] <= 1

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import torch
 
-from sclab.critique import (Row, ValueModel, first_flag, kind_auroc, predict, ptrue_conversation, signal_table,
-                            train_value, verdict_ids, within_auroc)
+from sclab.critique import (Row, ValueModel, auroc_difference, first_flag, kind_auroc, predict, ptrue_conversation,
+                            signal_table, train_value, verdict_ids, within_auroc)
 from sclab.critique.ptrue import verdict_tokens
 from sclab.metrics.calibration import apply_platt, ece, platt, reliability, selective_curve
 from sclab.tasks import get_task
@@ -256,7 +256,12 @@ def test_signal_table_point_values_and_intervals():
     assert sig["ece"] == pytest.approx(ece(df["s"], y), abs=1e-12)
     assert sig["auroc_slip"] == pytest.approx(kind_auroc(df, "s", "slip"), abs=1e-12)
     assert sig["auroc_within"] == pytest.approx(within_auroc(df, "s", "n"), abs=1e-12)
-    assert pd.isna(raw["brier"]) and pd.isna(raw["ece"])   # not a probability: no calibration metrics
+    # by kind: ECE over the right rows and the slipped ones only, and the mean confidence in the slipped ones
+    slip = (df["correct"] == 0) & (df["error_kind"] == "slip")
+    keep = (df["correct"] == 1) | slip
+    assert sig["ece_slip"] == pytest.approx(ece(df["s"][keep], df["correct"][keep].astype(float)), abs=1e-12)
+    assert sig["conf_wrong_slip"] == pytest.approx(df["s"][slip].mean(), abs=1e-12)
+    assert pd.isna(raw["brier"]) and pd.isna(raw["ece"]) and "ece_slip" not in raw.dropna()   # not a probability
     for name in ("sig", "raw"):
         row = tab.set_index("signal").loc[name]
         for m in ("auroc", "auroc_slip", "auroc_within") + (("brier", "rms", "ece") if name == "sig" else ()):
@@ -280,6 +285,24 @@ def test_signal_table_resamples_whole_problems():
         vals.append(pair_auroc(sub["s"].tolist(), sub["correct"].tolist()))
     lo, hi = np.nanquantile(vals, [0.05, 0.95])
     assert tab["auroc_lo"] == pytest.approx(lo, abs=1e-12) and tab["auroc_hi"] == pytest.approx(hi, abs=1e-12)
+
+
+def test_auroc_difference_is_paired_over_the_same_resamples():
+    """The difference's interval comes from both signals on each of signal_table's problem resamples
+    (recomputed here from the documented draws), so it is not the gap between two separate intervals."""
+    df = judged_frame(6, n_problems=15)
+    got = auroc_difference(df, "s", "raw", n_boot=60, alpha=0.1, seed=2)
+    ids = sorted(df["problem_id"].unique())
+    vals = []
+    for d in np.random.default_rng(2).integers(0, len(ids), size=(60, len(ids))):
+        sub = pd.concat([df[df["problem_id"] == ids[i]] for i in d])
+        vals.append(pair_auroc(sub["s"].tolist(), sub["correct"].tolist()) - pair_auroc(sub["raw"].tolist(), sub["correct"].tolist()))
+    lo, hi = np.nanquantile(vals, [0.05, 0.95])
+    y = df["correct"].tolist()
+    assert got["diff"] == pytest.approx(pair_auroc(df["s"].tolist(), y) - pair_auroc(df["raw"].tolist(), y), abs=1e-12)
+    assert got["diff_lo"] == pytest.approx(lo, abs=1e-12) and got["diff_hi"] == pytest.approx(hi, abs=1e-12)
+    with pytest.raises(ValueError, match="nope"):
+        auroc_difference(df, "s", "nope")
 
 
 def test_signal_table_is_seeded():

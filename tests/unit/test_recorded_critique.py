@@ -8,7 +8,7 @@ import pytest
 
 pytestmark = pytest.mark.unit
 RUN = Path(__file__).resolve().parents[2] / "outputs" / "04_critique_models" / "quick" / "metrics.json"
-SIGNALS = {"sequence_probability", "prompted_ptrue", "trained_ptrue", "ptrue_brainstorm", "pik", "orm", "orm_other_model",
+SIGNALS = {"sequence_probability", "prompted_ptrue", "trained_ptrue", "ptrue_brainstorm", "pik", "orm", "orm_fresh_network",
            "sorm"}
 KINDS = ("slip", "unsure", "misconception")
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .checks import check_strategy
+from .checks import check_model, check_strategy
 from .episode import EpisodeParams
 from .fields import checked, ranged
 from .sharpening import check_train_task
@@ -20,6 +20,12 @@ def check_step_stop(value: Any, root: Path) -> str | None:
     if not isinstance(value, str) or not value:
         return f"must be a non-empty str (the toy's ';', a chat model's newline), got {value!r}"
     return None
+
+
+def check_other_model(value: Any, root: Path) -> str | None:
+    if value == "":
+        return None   # no other model: section 8 keeps the fresh network only
+    return check_model(value, root)
 
 
 @dataclass
@@ -43,6 +49,8 @@ class CritiqueParams(EpisodeParams):
     critic_threshold: float = ranged(0.5, 0, 1)  # the ORM critic objects below this confidence
     step_stop: str = checked(";", check_step_stop)  # the text that ends a solution step (the toy's ';', a chat model's newline)
     intrinsic_strategy: str = checked("cct-critical", check_strategy)  # the intrinsic retry that critique is compared with
+    # GCM's other model: a verifier on its weights, and one trained on its history ("" skips); the policy's tokenizer
+    other_model: str = checked("toy:arith-b", check_other_model)
     # critique as training data (AutoMathCritique): SFT epochs on each arm's data (0 skips the section) and its rate
     critique_sft_epochs: int = ranged(3, 0, 50)
     critique_sft_lr: float = ranged(0.001, 0, 1, open_lo=True)
