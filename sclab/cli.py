@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="wall-clock limit per notebook in seconds (default 1800)")
     run.add_argument("--force", action="store_true",
                      help="with --all: re-run finished runs that have the same params")
+    run.add_argument("--seeds", type=int, nargs="+", metavar="N",
+                     help="run once per seed (each into <preset>+seed<N>, beside the preset's own run); "
+                          "REPORT.md gives each finding's spread over the preset's run and these")
 
     rep = sub.add_parser("report", help="rebuild outputs/REPORT.md")
     rep.add_argument("--outputs", metavar="DIR")
@@ -118,12 +121,20 @@ def _run(args: argparse.Namespace, ap: argparse.ArgumentParser) -> int:
     overrides = _overrides(args.p)
     if args.all == bool(args.notebooks):
         ap.error("run: give NOTEBOOK... or --all (not both)")
+    if args.seeds is not None:
+        if "seed" in overrides:
+            ap.error("run: give the seed by -p seed N or by --seeds, not both")
+        if any(s < 0 for s in args.seeds):
+            ap.error(f"run: --seeds must be integers >= 0, got {args.seeds}")
+    results = []
+    for seed_over in ([{"seed": str(s)} for s in args.seeds] if args.seeds is not None else [{}]):
+        over = {**overrides, **seed_over}
+        if args.all:
+            results += run_all(args.preset, over, args.outputs, args.timeout, args.force)
+        else:  # named notebooks always run
+            results += run_many([_stem(n) for n in args.notebooks], args.preset, over, args.outputs, args.timeout)
     if args.all:
-        results = run_all(args.preset, overrides, args.outputs, args.timeout, args.force)
         print(f"report: {build_report(args.outputs)}")
-    else:  # named notebooks always run
-        results = run_many([_stem(n) for n in args.notebooks], args.preset, overrides,
-                           args.outputs, args.timeout)
     bad = [r for r in results if not r.ok]
     for r in bad:
         see = r.notebook if r.notebook.exists() else r.run_dir / "run.log"  # no notebook: papermill failed early

@@ -77,9 +77,13 @@ def run_path(stem: str, preset: str, outputs: str | os.PathLike | None = None) -
 
 def run_name(preset: str, overrides: dict[str, str] | None = None) -> str:
     """The run directory's name: the preset, or `<preset>+<8-hex hash of the overrides>` for a run
-    with `-p` overrides, so that it never overwrites the preset's own (committed) run."""
+    with `-p` overrides, so that it never overwrites the preset's own (committed) run. A run that
+    overrides the seed alone is `<preset>+seed<N>`: the report reads such runs as the preset's
+    other seeds (`sclab.runs.report.seed_runs`)."""
     if not overrides:
         return preset
+    if set(overrides) == {"seed"} and str(overrides["seed"]).isdigit():
+        return f"{preset}+seed{int(overrides['seed'])}"
     blob = json.dumps(sorted((str(k), str(v)) for k, v in overrides.items()))
     return f"{preset}+{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
 

@@ -4,7 +4,10 @@ Reads each finished run directory `outputs/<stem>/<preset>/` (manifest.json, met
 figures/*.png) and writes a deterministic markdown page: first the findings table (one row per
 paper claim a notebook tests, `sclab.runs.findings`, its number read from the metrics), then
 the runs, then per notebook its figures and a compact metrics table. Every metric of every run
-goes to `outputs/metrics.csv` beside it.
+goes to `outputs/metrics.csv` beside it. Runs of a preset with another seed (`<preset>+seed<N>`,
+`sclab run NOTEBOOK --seeds 1 2`) are not reported on their own: each finding of the preset's run
+gets its mean ± sd over the preset's run and those seeds, and in how many of them it kept its
+direction.
 
     >>> from sclab.runs.report import build_report
     >>> build_report("outputs").name  # doctest: +SKIP
@@ -15,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,7 @@ from .params import outputs_root as _outputs_root
 from .record import atomic_write
 
 SUFFIXES = (".partial", ".failed", ".old")  # run directories that are not finished runs
+SEED_RUN = re.compile(r".+\+seed\d+")        # a preset's run with another seed (`execute.run_name`)
 
 
 def _load(path: Path) -> dict:
@@ -90,18 +95,38 @@ def _value(flat: dict, key: str) -> str:
     return fmt(v) + ci
 
 
-def _findings_rows(runs: list[Path], metrics: list[dict]) -> list[list[str]]:
+def seed_runs(run: Path, runs: list[Path]) -> list[Path]:
+    """The runs among `runs` that are `run`'s preset with another seed (`<preset>+seed<N>`), by seed."""
+    found = [r for r in runs if r.parent == run.parent and re.fullmatch(re.escape(run.name) + r"\+seed(\d+)", r.name)]
+    return sorted(found, key=lambda r: int(r.name.rsplit("+seed", 1)[1]))
+
+
+def spread(finding, metrics: list[dict]) -> str:
+    """A finding over several seeds' metrics: mean ± sd (ddof 1) and how many kept its direction."""
+    from .findings import status
+
+    res = [status(finding, m) for m in metrics]
+    vals = [v for _, v in res if v is not None and not math.isnan(v)]
+    if len(metrics) < 2 or len(vals) < 2:
+        return "—"
+    mean = sum(vals) / len(vals)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1))
+    kept = sum(k is True for k, _ in res)
+    return f"{fmt(mean)} ± {fmt(sd)} ({len(metrics)} seeds; ✓ {kept}/{len(metrics)})"
+
+
+def _findings_rows(runs: list[Path], metrics: list[dict], seeds: list[list[dict]] | None = None) -> list[list[str]]:
     from .findings import from_metrics, status
 
     rows = []
-    for run, m in zip(runs, metrics):
+    for i, (run, m) in enumerate(zip(runs, metrics)):
         flat = flatten(m)
         for f in from_metrics(m):
             kept, _ = status(f, m)
             mark = {True: "✓", False: "✗", None: "?"}[kept]
             rows.append([f"{f.paper} ([{f.arxiv}](https://arxiv.org/abs/{f.arxiv}))", f.claim, f.paper_value,
                          f"`{f.metric}` = {_value(flat, f.metric)}" + (f" (expected {f.expect})" if f.expect else ""),
-                         mark, f.kind, f"{run.parent.name}/{run.name}"])
+                         mark, spread(f, [m] + (seeds[i] if seeds else [])), f.kind, f"{run.parent.name}/{run.name}"])
     return rows
 
 
@@ -143,23 +168,29 @@ def render(outputs: Path) -> str:
     if not runs:
         return "\n".join(lines + ["No recorded runs.", ""])
 
-    labels = [f"{r.parent.name}/{r.name}" for r in runs]
+    all_runs = runs
     manifests = [_load(r / "manifest.json") for r in runs]
+    runs = [r for r in all_runs if not SEED_RUN.fullmatch(r.name)]   # the seed runs only feed the spread
+    labels = [f"{r.parent.name}/{r.name}" for r in runs]
     metrics = [_load(r / "metrics.json").get("metrics", {}) for r in runs]
+    seeds = [[_load(s / "metrics.json").get("metrics", {}) for s in seed_runs(r, all_runs)] for r in runs]
 
-    rows = _findings_rows(runs, metrics)
+    rows = _findings_rows(runs, metrics, seeds)
     lines += ["## Findings", ""]
     if rows:
-        lines += _table(["paper", "claim", "paper's number", "this run [95% CI]", "direction", "toy result", "run"], rows)
+        lines += _table(["paper", "claim", "paper's number", "this run [95% CI]", "direction", "over seeds",
+                         "toy result", "run"], rows)
         lines += ["", "Direction: ✓ this run's metric points the way the paper's claim predicts, ✗ it does not, "
-                  "? not measurable. Toy result: *built-in* = a prior the toy world sets, replayed by the model; "
+                  "? not measurable. Over seeds: the metric's mean ± sd over this run and its preset's runs with "
+                  "other seeds (`sclab run NOTEBOOK --seeds 1 2`), and in how many it kept the direction; — where "
+                  "no other seed was run. Toy result: *built-in* = a prior the toy world sets, replayed by the model; "
                   "*emergent* = what a method did that the world did not dictate."]
     else:
         lines.append("No run recorded findings yet.")
 
     lines += ["", "## Runs", ""]
     rows = []
-    for run, m in zip(runs, manifests):
+    for run, m in zip(all_runs, manifests):
         sha = m.get("git_sha")
         sha = (sha[:10] + (" (dirty tree)" if m.get("git_dirty") else "")) if sha else "—"
         wall = m.get("wall_s")

@@ -366,6 +366,44 @@ def test_report_findings_table(tmp_path):
     text = build_report(out).read_text()
     head = text.split("## Runs")[0]
     assert "| Huang et al. 2023 ([2310.01798](https://arxiv.org/abs/2310.01798)) | no intrinsic gain | GSM8K 75.9 -> 75.1 | " \
-           "`delta` = 0.010 [-0.020, 0.040] (expected ~0) | ✓ | built-in | 01_c/quick |" in head
-    assert "`oracle_delta` = 0.200 (expected >delta) | ✓ | emergent" in head
-    assert "`score` = -0.010 (expected >0) | ✗ | emergent" in head
+           "`delta` = 0.010 [-0.020, 0.040] (expected ~0) | ✓ | — | built-in | 01_c/quick |" in head
+    assert "`oracle_delta` = 0.200 (expected >delta) | ✓ | — | emergent" in head
+    assert "`score` = -0.010 (expected >0) | ✗ | — | emergent" in head
+
+
+def test_report_spreads_each_finding_over_the_presets_seed_runs(tmp_path):
+    """Runs named <preset>+seed<N> are the preset with another seed: each finding of the preset's run gets
+    the mean ± sd over it and them (sd with ddof 1) and how many kept its direction; they get no rows of
+    their own, and a run with other overrides is no seed run."""
+    from sclab.runs.findings import Finding
+
+    out = tmp_path / "outputs"
+    f = [Finding("x", "Kumar et al. 2024", "2409.12917", "SCoRe improves", "MATH +4.4", "score", ">0", "emergent")]
+    for preset, v in (("quick", 0.10), ("quick+seed1", 0.20), ("quick+seed2", -0.03), ("quick+1a2b3c4d", 9.0)):
+        fake_run(out, "02_d", preset, {"score": v, "score_lo": v - 0.05, "score_hi": v + 0.05,
+                                       "findings": [x.__dict__ for x in f]}, 1.0, None)
+    assert run_name("quick", {"seed": "2"}) == "quick+seed2" and run_name("quick", {"seed": "2", "n": "5"}) != "quick+seed2"
+    head = build_report(out).read_text().split("## Runs")[0]
+    vals = [0.10, 0.20, -0.03]
+    mean = sum(vals) / 3
+    sd = (sum((v - mean) ** 2 for v in vals) / 2) ** 0.5
+    assert f"| ✓ | {mean:.3f} ± {sd:.3f} (3 seeds; ✓ 2/3) | emergent | 02_d/quick |" in head
+    # one row for the preset's run; the hashed override run is a run of its own (no seed spread)
+    assert head.count("SCoRe improves") == 2 and "| 02_d/quick+1a2b3c4d |" in head and "02_d/quick+seed1 |" not in head
+
+
+def test_cli_seeds_run_each_seed_into_its_own_directory(monkeypatch):
+    """`sclab run NB --seeds 1 2` is one run per seed with the seed overridden (other -p kept); a seed given
+    twice (--seeds and -p seed) or a negative one is refused before anything runs."""
+    import sclab.cli as cli
+    import sclab.runs.execute as execute
+
+    calls = []
+    monkeypatch.setattr(execute, "run_many", lambda stems, preset, over, outputs, timeout: calls.append((stems, over)) or [])
+    assert cli.main(["run", "00_quickstart", "--seeds", "1", "2", "-p", "n_problems", "5"]) == 0
+    assert calls == [(["00_quickstart"], {"n_problems": "5", "seed": "1"}), (["00_quickstart"], {"n_problems": "5", "seed": "2"})]
+    for bad in (["--seeds", "1", "-p", "seed", "3"], ["--seeds", "-1"]):
+        with pytest.raises(SystemExit) as e:
+            cli.main(["run", "00_quickstart", *bad])
+        assert e.value.code == 2
+    assert len(calls) == 2
