@@ -47,8 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true",
                      help="with --all: re-run finished runs that have the same params")
     run.add_argument("--seeds", type=int, nargs="+", metavar="N",
-                     help="run once per seed (each into <preset>+seed<N>, beside the preset's own run); "
-                          "REPORT.md gives each finding's spread over the preset's run and these")
+                     help="run the preset once per seed (each into <preset>+seed<N>, beside the preset's own run; "
+                          "no -p overrides); REPORT.md gives each finding's spread over the preset's run and these")
 
     rep = sub.add_parser("report", help="rebuild outputs/REPORT.md")
     rep.add_argument("--outputs", metavar="DIR")
@@ -122,10 +122,11 @@ def _run(args: argparse.Namespace, ap: argparse.ArgumentParser) -> int:
     if args.all == bool(args.notebooks):
         ap.error("run: give NOTEBOOK... or --all (not both)")
     if args.seeds is not None:
-        if "seed" in overrides:
-            ap.error("run: give the seed by -p seed N or by --seeds, not both")
-        if any(s < 0 for s in args.seeds):
-            ap.error(f"run: --seeds must be integers >= 0, got {args.seeds}")
+        if overrides:   # a seed run is the preset with only its seed changed: the report spreads findings over them
+            ap.error("run: --seeds runs the preset as it is with other seeds; it takes no -p overrides "
+                     "(put them in a preset file of their own)")
+        if any(s < 0 for s in args.seeds) or len(set(args.seeds)) != len(args.seeds):
+            ap.error(f"run: --seeds must be distinct integers >= 0, got {args.seeds}")
     results = []
     for seed_over in ([{"seed": str(s)} for s in args.seeds] if args.seeds is not None else [{}]):
         over = {**overrides, **seed_over}

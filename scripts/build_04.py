@@ -449,8 +449,9 @@ epochs at `critique_sft_lr`:
   samples on the same problems add.
 
 Each tuned policy then answers the held-out problems with `n_samples` samples at T = 1, beside the policy's own
-samples from section 1. The intervals are over held-out problems: each arm is one SFT run, so they do not hold SFT's
-own run-to-run spread.
+samples from section 1. Epochs are fixed, so an arm with more data also trains for more steps (the table counts them);
+the fresh-retry control matches the critique's arm in both. The intervals are over held-out problems: each arm is one
+SFT run, so they do not hold SFT's own run-to-run spread.
 """)
 code(r"""
 from sclab.generate import Generator
@@ -472,6 +473,9 @@ if critique_sft_epochs:
                                           desc="fresh retries")}
     right_x = explore.correct.to_numpy(bool)
     base_rows = explore.loc[right_x, ["problem_id", "response"]]
+    if base_rows.empty:
+        raise ValueError(f"critique as training data: none of the {len(explore)} explorations is right, so self-training "
+                         "has no data; raise train_problems or set critique_sft_epochs: 0")
     arms = {"self-training": base_rows}
     for name, texts in rewrites.items():
         ok_r = np.array([train_source.grade(by_id[i], t).correct for i, t in zip(explore.problem_id, texts)])
@@ -479,7 +483,11 @@ if critique_sft_epochs:
         arms[name] = pd.concat([base_rows, extra], ignore_index=True)
     eval_params = SamplingParams(n=n_samples, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed + 1)
     cls = {p.id: gold_path_kind(p, world) for p in problems} if is_toy else {}
-    base_eval = te[["problem_id", "sample", "correct"]]
+    if backend == "vllm":   # the tuned arms sample through hf: so does the untrained policy, or the gap holds the backends'
+        base_eval = sample_pool(Generator(lm, tok, batch_size=batch_size), the_task, problems, eval_params)
+    else:                   # the policy's held-out samples of section 1 (the same draws)
+        base_eval = te
+    base_eval = base_eval[["problem_id", "sample", "correct"]]
     evals, data_rows = {"policy (no training)": base_eval}, {}
     for name, rows in arms.items():
         tuned, st = sft(lm, tok, sft_dataset(rows, train_source, train, held_out=problems), epochs=critique_sft_epochs,
@@ -550,7 +558,9 @@ policy's held-out samples:
 
 On the toy the other model is a second build of the same world from another seed (`toy:arith-b`): it has the same
 kinds of error to make (the world's unsure facts and misconceptions are one table), but its own slips and its own
-learned beliefs. The fresh network is the weakest other: it has none of any model's knowledge. The same paired
+learned beliefs. Its build is the same recipe but not the same course: its first phase (single attempts) ran to the
+1200-step cap without reaching the table-accuracy probe, where the policy's passed it at step 675, so it is a
+somewhat weaker model. It samples with its own seed. The fresh network is the weakest other: it has none of any model's knowledge. The same paired
 bootstrap over problems gives the gain of P(True) from brainstormed samples.
 """)
 code(r"""
@@ -563,8 +573,9 @@ if other_model:
         raise ValueError(f"other_model {other_model!r}: its tokenizer differs from the policy's ({model!r}); a verifier on "
                          "its weights reads the policy's tokens, so choose a model with the same tokenizer")
     gen_b = Generator(lm_b, tok_b, batch_size=batch_size)
+    # its own random draws (seed + 7): with the policy's seed both models would sample with the same uniforms
     tr_b = sample_pool(gen_b, train_source, train, SamplingParams(n=train_samples, temperature=temperature,
-                                                                  max_new_tokens=max_new_tokens, seed=seed))
+                                                                  max_new_tokens=max_new_tokens, seed=seed + 7))
     A_tr_b = attempt_rows(gen_b, train_source, train, tr_b, step_stop)
     orm_bw = value_model(lm_b, "self", seed=seed, lora=lora)   # the other model's weights, the policy's history
     fit(orm_bw, outcome_rows(A_tr, y_tr), "ORM (other model's weights)")
@@ -660,10 +671,10 @@ findings = [
             "critique_training.critique_vs_self_training.diff", ">0", "emergent",
             note="held-out T = 1 accuracy after SFT, paired; the fresh-retry control is in the notebook") if critique_training else None,
     Finding("self-vs-other", "Generalized Correctness Models 2025", "2509.24988", "a verifier on the model's own weights "
-            "predicts its correctness no better than one without them", "another LLM's correctness model does as well",
-            "self_other.diff", "~0", "emergent",
-            note="AUROC on the policy's weights − on another build's (toy:arith-b), both trained on the policy's graded "
-            "samples") if self_other else None,
+            "predicts its correctness no better than one on another model's weights", "another LLM's correctness model "
+            "does as well", "self_other.diff", "~0", "emergent",
+            note=f"ORM AUROC on the policy's weights − on {other_model}'s, both trained on the policy's graded samples")
+    if self_other else None,
 ]
 findings = [f for f in findings if f is not None]
 record_findings(findings)
@@ -733,8 +744,9 @@ if critique_training:
         verdict = ("beats" if d["diff_lo"] > 0 else "falls below" if d["diff_hi"] < 0 else "is not separable from")
         lines.append(f"  Training on the critique's data {verdict} {what} ({format_ci(d, 'diff')}).")
     if is_toy:
-        lines.append("  On misconception problems (the gold path looks up an entry the policy believes wrong): the policy "
-                     + ", ".join(f"{k.replace('_', '-')} {v['acc_misconception']:.3f}" for k, v in ar.items()) + ".")
+        lines.append("  On misconception problems (the gold path looks up an entry the policy believes wrong): "
+                     + ", ".join(f"{k.replace('_', '-')} {v.get('acc_misconception', float('nan')):.3f}"
+                                 for k, v in ar.items()) + ".")
     lines.append("  Each arm is one SFT run: the gaps between arms include SFT's own run-to-run spread, which one seed does "
                  "not measure (`sclab run 04_critique_models --seeds 1 2` does).")
 if self_other:

@@ -73,6 +73,7 @@ class VerdictModel(torch.nn.Module):
     def __init__(self, lm, yes_id: int, no_id: int):
         super().__init__()
         self.lm, self.yes_id, self.no_id = lm, int(yes_id), int(no_id)
+        self.train(lm.training)   # a new Module is in train mode: wrapping a model in eval mode must not flip it
 
     def forward(self, input_ids, attention_mask):
         # the decoder's hidden states times the two verdict rows of the output layer, in float32: the

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
@@ -110,7 +111,7 @@ class Scored:
 def encode_conversation(tokenizer, conversation: Conversation) -> list[int]:
     """The prompt tokens generation conditions on: a chat rendered with the chat template and
     the generation prompt, a str as raw text (no special tokens), a list of ints as it is."""
-    if isinstance(conversation, (list, tuple)) and conversation and isinstance(conversation[0], int):
+    if isinstance(conversation, (list, tuple)) and conversation and isinstance(conversation[0], numbers.Integral):
         return list(conversation)  # already token ids (multi-turn RL rollouts build their own contexts)
     if isinstance(conversation, str):
         return tokenizer(conversation, add_special_tokens=False)["input_ids"]
@@ -125,7 +126,7 @@ def text_completion_ids(tokenizer, conversation: Conversation, prompt_ids: list[
     its first end-of-turn token; for a raw prompt (or a template that re-renders earlier turns),
     the text's own tokens. Re-tokenised text can differ from the tokens a sampler chose (BPE has
     several spellings of one string): to score a sample exactly, pass its Completion."""
-    if not (isinstance(conversation, str) or (conversation and isinstance(conversation[0], int))):
+    if not (isinstance(conversation, str) or (conversation and isinstance(conversation[0], numbers.Integral))):
         enc = tokenizer.apply_chat_template(list(conversation) + [{"role": "assistant", "content": text}],
                                             tokenize=True, return_dict=True)
         full = list(enc["input_ids"])

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import numbers
 import time
 
 from sclab.generate import Completion, SamplingParams, Scored, encode_conversation
@@ -147,7 +148,7 @@ class VLLMBackend:
             if isinstance(conv, str):
                 groups["generate"].append(j)
                 prompts.append(conv)
-            elif isinstance(conv, (list, tuple)) and conv and isinstance(conv[0], int):
+            elif isinstance(conv, (list, tuple)) and conv and isinstance(conv[0], numbers.Integral):
                 groups["generate"].append(j)
                 prompts.append({"prompt_token_ids": [int(t) for t in conv]})
             else:

@@ -96,8 +96,24 @@ def _value(flat: dict, key: str) -> str:
 
 
 def seed_runs(run: Path, runs: list[Path]) -> list[Path]:
-    """The runs among `runs` that are `run`'s preset with another seed (`<preset>+seed<N>`), by seed."""
-    found = [r for r in runs if r.parent == run.parent and re.fullmatch(re.escape(run.name) + r"\+seed(\d+)", r.name)]
+    """The runs among `runs` that are `run`'s preset with another seed (`<preset>+seed<N>`), by seed:
+    only those with the same code hash and the same parameters but the seed, and a seed other than
+    `run`'s own (a stale or duplicate seed run would bias the spread; it stays in the Runs table)."""
+    def params(r: Path) -> dict:
+        return _load(r / "metrics.json").get("params", {})
+
+    def code(r: Path):
+        return _load(r / "manifest.json").get("code_hash")
+
+    base = params(run)
+    found = []
+    for r in runs:
+        if r.parent != run.parent or not re.fullmatch(re.escape(run.name) + r"\+seed(\d+)", r.name):
+            continue
+        p = params(r)
+        if (code(r) == code(run) and p.get("seed") != base.get("seed")
+                and {k: v for k, v in p.items() if k != "seed"} == {k: v for k, v in base.items() if k != "seed"}):
+            found.append(r)
     return sorted(found, key=lambda r: int(r.name.rsplit("+seed", 1)[1]))
 
 

@@ -98,5 +98,4 @@ def test_self_against_other_reads_the_same_attempts(run, metrics):
         assert g["auroc_b"] == pytest.approx(sa[arm]["auroc"], abs=1e-12), key
         assert g["diff_lo"] <= g["diff"] <= g["diff_hi"], key
     o = sa["other"]
-    assert o["policy_train_acc"] != o["other_train_acc"]   # another build: its own samples, not the policy's
-    assert -1 <= o["problem_acc_correlation"] <= 1
+    assert 0 < o["other_train_acc"] < 1 and -1 <= o["problem_acc_correlation"] <= 1

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from sclab.critique import (attempt_rows, likelihood_steps, outcome_rows, pik_rows, predict, ptrue_rows, resume,
+from sclab.critique import (VerdictModel, attempt_rows, likelihood_steps, outcome_rows, pik_rows, predict, ptrue_rows, resume,
                             rollout_labels, step_rows, train_value, value_model, verdict_ids, verdict_model)
 from sclab.generate import Generator, SamplingParams
 from sclab.rollout import first_turn
@@ -308,24 +308,34 @@ def test_value_heads_copy_or_replace_the_policy_and_never_touch_it(toy, attempts
 @pytest.mark.parametrize("lora", [False, True])
 def test_verdict_reads_two_head_rows_as_the_full_logits_would(lora):
     """The verdict is computed from the decoder's hidden states and two rows of the output layer (the
-    full-vocabulary logits at every position do not fit on a 150k-token model); it must equal the
-    LM's own logit difference, with a biased head, soft-capped logits and LoRA adapters."""
+    full-vocabulary logits at every position do not fit on a 150k-token model); it must equal the LM's own
+    logit difference (its forward pass, final norm and all), with a biased head and LoRA adapters that are
+    not the identity, and with Gemma-style soft-capped logits capped one by one before the difference."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
     lm = LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
                                       num_attention_heads=2, num_key_value_heads=2, tie_word_embeddings=False))
     lm.lm_head.bias = torch.nn.Parameter(torch.randn(50))       # a head with a bias (some architectures have one)
-    cap = 3.0
-    lm.config.final_logit_softcapping = cap
+    lm.eval()
     vd = verdict_model(lm, 7, 9, lora=lora)
+    assert vd.training == vd.lm.training and not VerdictModel(lm, 7, 9).training and not lm.training  # modes kept
+    if lora:   # PEFT starts B at zero (the adapters a no-op): give them weight so that skipping them would show
+        with torch.no_grad():
+            for name, p in vd.lm.named_parameters():
+                if "lora_B" in name:
+                    p.normal_(0, 0.5)
     ids = torch.randint(0, 50, (3, 6))
     mask = torch.ones_like(ids)
     with torch.no_grad():
-        hidden = vd.lm.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state
-        full = vd.lm.get_output_embeddings()(hidden).double()      # all 50 logits, then the cap, then the difference
-        capped = cap * torch.tanh(full / cap)
-        want = (capped[..., 7] - capped[..., 9]).float()
+        full = vd.lm(input_ids=ids, attention_mask=mask).logits.double()   # the LM's own forward pass
         got = vd(ids, mask)
-    assert got.dtype == torch.float32 and got.shape == (3, 6)
-    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+        assert got.dtype == torch.float32 and got.shape == (3, 6)
+        torch.testing.assert_close(got, (full[..., 7] - full[..., 9]).float(), atol=1e-5, rtol=1e-5)
+        if lora:
+            # the adapters count: the LM they were added to (verdict_model adapts a copy) reads otherwise
+            assert not torch.allclose(got, VerdictModel(lm, 7, 9)(ids, mask), atol=1e-3)
+        cap = 3.0
+        vd.lm.config.final_logit_softcapping = cap              # Llama's forward does not cap: read the cap as Gemma does
+        capped = cap * torch.tanh(full / cap)
+        torch.testing.assert_close(vd(ids, mask), (capped[..., 7] - capped[..., 9]).float(), atol=1e-5, rtol=1e-5)

@@ -312,12 +312,13 @@ def _log(root: Path, stem: str) -> str:
 
 
 def fake_run(outputs: Path, stem: str, preset: str, metrics: dict, wall: float, sha: str | None,
-             figures: tuple[str, ...] = ()) -> None:
+             figures: tuple[str, ...] = (), params: dict | None = None, code_hash: str | None = None) -> None:
     d = outputs / stem / preset
     (d / "figures").mkdir(parents=True)
-    manifest = {"status": "ok", "wall_s": wall, "params_hash": f"h-{stem}", "git_sha": sha, "git_dirty": False}
+    manifest = {"status": "ok", "wall_s": wall, "params_hash": f"h-{stem}", "git_sha": sha, "git_dirty": False,
+                **({"code_hash": code_hash} if code_hash else {})}
     (d / "manifest.json").write_text(json.dumps(manifest))
-    (d / "metrics.json").write_text(json.dumps({"params": {}, "manifest": manifest, "metrics": metrics}))
+    (d / "metrics.json").write_text(json.dumps({"params": params or {}, "manifest": manifest, "metrics": metrics}))
     for f in figures:
         (d / "figures" / f).write_bytes(b"\x89PNG")
 
@@ -374,35 +375,45 @@ def test_report_findings_table(tmp_path):
 def test_report_spreads_each_finding_over_the_presets_seed_runs(tmp_path):
     """Runs named <preset>+seed<N> are the preset with another seed: each finding of the preset's run gets
     the mean ± sd over it and them (sd with ddof 1) and how many kept its direction; they get no rows of
-    their own, and a run with other overrides is no seed run."""
+    their own. A seed run from other code, with other parameters, or with the preset's own seed is left
+    out of the spread (it would bias it), and a run with other overrides is no seed run."""
     from sclab.runs.findings import Finding
 
     out = tmp_path / "outputs"
     f = [Finding("x", "Kumar et al. 2024", "2409.12917", "SCoRe improves", "MATH +4.4", "score", ">0", "emergent")]
-    for preset, v in (("quick", 0.10), ("quick+seed1", 0.20), ("quick+seed2", -0.03), ("quick+1a2b3c4d", 9.0)):
+    runs = {"quick": (0.10, 0, 5, "c1"), "quick+seed1": (0.20, 1, 5, "c1"), "quick+seed2": (-0.03, 2, 5, "c1"),
+            "quick+seed3": (7.0, 3, 5, "c0"),        # older code
+            "quick+seed4": (8.0, 4, 6, "c1"),        # other parameters
+            "quick+seed0": (0.10, 0, 5, "c1"),       # the preset's own seed again
+            "quick+1a2b3c4d": (9.0, 0, 9, "c1")}     # other overrides
+    for preset, (v, seed, n, code) in runs.items():
         fake_run(out, "02_d", preset, {"score": v, "score_lo": v - 0.05, "score_hi": v + 0.05,
-                                       "findings": [x.__dict__ for x in f]}, 1.0, None)
+                                       "findings": [x.__dict__ for x in f]}, 1.0, None,
+                 params={"seed": seed, "n_problems": n}, code_hash=code)
     assert run_name("quick", {"seed": "2"}) == "quick+seed2" and run_name("quick", {"seed": "2", "n": "5"}) != "quick+seed2"
-    head = build_report(out).read_text().split("## Runs")[0]
+    text = build_report(out).read_text()
+    head = text.split("## Runs")[0]
     vals = [0.10, 0.20, -0.03]
     mean = sum(vals) / 3
     sd = (sum((v - mean) ** 2 for v in vals) / 2) ** 0.5
     assert f"| ✓ | {mean:.3f} ± {sd:.3f} (3 seeds; ✓ 2/3) | emergent | 02_d/quick |" in head
     # one row for the preset's run; the hashed override run is a run of its own (no seed spread)
     assert head.count("SCoRe improves") == 2 and "| 02_d/quick+1a2b3c4d |" in head and "02_d/quick+seed1 |" not in head
+    assert "| 02_d | quick+seed3 |" in text.split("## Runs")[1]   # every run is still listed
 
 
 def test_cli_seeds_run_each_seed_into_its_own_directory(monkeypatch):
-    """`sclab run NB --seeds 1 2` is one run per seed with the seed overridden (other -p kept); a seed given
-    twice (--seeds and -p seed) or a negative one is refused before anything runs."""
+    """`sclab run NB --seeds 1 2` is one run per seed with only the seed overridden; -p overrides beside it,
+    a negative seed or one given twice are refused before anything runs."""
     import sclab.cli as cli
     import sclab.runs.execute as execute
 
     calls = []
     monkeypatch.setattr(execute, "run_many", lambda stems, preset, over, outputs, timeout: calls.append((stems, over)) or [])
-    assert cli.main(["run", "00_quickstart", "--seeds", "1", "2", "-p", "n_problems", "5"]) == 0
-    assert calls == [(["00_quickstart"], {"n_problems": "5", "seed": "1"}), (["00_quickstart"], {"n_problems": "5", "seed": "2"})]
-    for bad in (["--seeds", "1", "-p", "seed", "3"], ["--seeds", "-1"]):
+    assert cli.main(["run", "00_quickstart", "--seeds", "1", "2"]) == 0
+    assert calls == [(["00_quickstart"], {"seed": "1"}), (["00_quickstart"], {"seed": "2"})]
+    for bad in (["--seeds", "1", "-p", "seed", "3"], ["--seeds", "1", "-p", "n_problems", "5"], ["--seeds", "-1"],
+                ["--seeds", "1", "1"]):
         with pytest.raises(SystemExit) as e:
             cli.main(["run", "00_quickstart", *bad])
         assert e.value.code == 2
