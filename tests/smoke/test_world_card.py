@@ -53,4 +53,4 @@ def test_toy_info_prints_the_card(capsys):
     out = capsys.readouterr().out
     assert "slip_rate" in out and "keep_rates" in out and "not measured yet" in out
     assert main(["toy", "info", "no-such-world"]) == 2
-    assert "valid toy models: arith, arith-tiny" in capsys.readouterr().err
+    assert "valid toy models: arith, arith-b, arith-tiny" in capsys.readouterr().err
